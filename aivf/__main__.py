@@ -1,0 +1,5 @@
+import sys
+
+from aivf.cli import main
+
+sys.exit(main())

@@ -1,0 +1,33 @@
+"""Settings of the embryo time-lapse simulator (see docs/simulator.md for the generative model)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Literal
+
+
+@dataclass
+class ImagingConfig:
+    """How the simulated incubator records each embryo (one clinic may override these)."""
+
+    image_size: int = 256  # frame side in pixels (real EmbryoScope frames are 500)
+    frame_interval_h: float = 0.25  # hours between frames (real: 0.15-0.25)
+    end_hpi: float = 120.0  # recording stops at this many hours post insemination
+    focal_planes: int = 1  # number of focal planes rendered (1, 3, 5 or 7); plane 0 is the sharpest
+    noise_sd: float = 6.0  # sensor noise, grey levels (0-255)
+    blur_sigma: float = 0.8  # optical blur of the central plane, pixels
+    drift_px_per_day: float = 3.0  # slow random drift of the dish, pixels per day
+
+
+@dataclass
+class SimConfig:
+    """A simulated multi-clinic cohort: patients, embryos, clinic policies and recordings."""
+
+    num_patients: int = 40  # patients (cycles); each has several embryos
+    num_clinics: int = 3  # clinics, each with its own policy mix and imaging style
+    format: Literal["mp4", "gomez", "none"] = "mp4"  # recording layout to write ("none": tables only)
+    output: str = "sim"  # folder for the cohort, relative to the run folder unless absolute
+    workers: int = 2  # processes rendering and encoding videos in parallel
+    imaging: ImagingConfig = field(default_factory=ImagingConfig)  # incubator camera settings
+    contact_sheet: bool = True  # write contact_sheet.png comparing a simulated and a real embryo
+    real_sample_dir: str = "../shared/data/gomez_sample"  # real frames for the contact sheet, if present
