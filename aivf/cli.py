@@ -15,6 +15,12 @@ from aivf.config import ConfigError
 # name -> (module, one-line help). Modules are imported only when their command runs.
 COMMANDS: dict[str, tuple[str, str]] = {
     "simulate": ("aivf.sim.cli", "simulate a cohort of embryo time-lapse recordings with known truth"),
+    "build": ("aivf.dataset.cli", "build Hugging Face parquet shards, splits and a card from recordings"),
+    "train": ("aivf.train.cli", "train a model (also: accelerate launch -m aivf.train ...)"),
+    "sweep": ("aivf.train.sweep", "run a hyper-parameter sweep locally (--local) from a W&B sweep file"),
+    "push": ("aivf.hub.cli", "push a trained run to the Hugging Face Hub with a model card"),
+    "evaluate": ("aivf.eval.evaluate_cli", "clinical metrics + HTML report of a checkpoint on a dataset split"),
+    "rank": ("aivf.eval.rank_cli", "rank a cohort's embryos (recordings or dataset) with calibrated probabilities"),
 }
 
 

@@ -15,7 +15,12 @@ from typing import Any, TypeVar
 from omegaconf import DictConfig, OmegaConf
 from omegaconf.errors import OmegaConfBaseException
 
+from aivf.data.config import DataConfig
+from aivf.dataset.config import DatasetConfig
+from aivf.eval.config import EvalConfig
+from aivf.model.config import ModelConfig
 from aivf.sim.config import SimConfig
+from aivf.train.config import TrainConfig
 
 T = TypeVar("T")
 
@@ -32,6 +37,11 @@ class ExperimentConfig:
     output_dir: str = "outputs"  # parent folder of every run's outputs
     seed: int = 0  # master seed; every stage derives its own seed from it
     sim: SimConfig = field(default_factory=SimConfig)  # the simulated cohort (aivf.sim)
+    model: ModelConfig = field(default_factory=ModelConfig)  # backbone + heads (aivf.model)
+    data: DataConfig = field(default_factory=DataConfig)  # recording readers and keyframes (aivf.data)
+    dataset: DatasetConfig = field(default_factory=DatasetConfig)  # shards, splits, loader (aivf.dataset)
+    train: TrainConfig = field(default_factory=TrainConfig)  # the training loop (aivf.train)
+    eval: EvalConfig = field(default_factory=EvalConfig)  # metrics, orderings, report, ranking (aivf.eval)
 
 
 def _merge_one(merged: DictConfig, layer: DictConfig, source: str) -> DictConfig:
@@ -39,9 +49,10 @@ def _merge_one(merged: DictConfig, layer: DictConfig, source: str) -> DictConfig
         return OmegaConf.merge(merged, layer)
     except OmegaConfBaseException as err:
         key = getattr(err, "full_key", None) or "?"
+        reason = str(getattr(err, "msg", err)).splitlines()[0]
+        hint = "a value of the right type" if "Key '" not in reason else "a key spelled as in the schema"
         raise ConfigError(
-            f"{source}: invalid config key or value '{key}': {err.msg if hasattr(err, 'msg') else err}. "
-            "Check the spelling against the schema (aivf/config.py and the stage's config.py)."
+            f"{source}: '{key}': {reason}. Use {hint} (schema: aivf/config.py and aivf/<stage>/config.py)."
         ) from None
 
 

@@ -14,9 +14,11 @@ class ImagingConfig:
     frame_interval_h: float = 0.25  # hours between frames (real: 0.15-0.25)
     end_hpi: float = 120.0  # recording stops at this many hours post insemination
     focal_planes: int = 1  # number of focal planes rendered (1, 3, 5 or 7); plane 0 is the sharpest
-    noise_sd: float = 6.0  # sensor noise, grey levels (0-255)
+    noise_sd: float = 3.0  # sensor noise, grey levels (0-255); real Gomez frames at 256 px show ~2-3
     blur_sigma: float = 0.8  # optical blur of the central plane, pixels
     drift_px_per_day: float = 3.0  # slow random drift of the dish, pixels per day
+    brightness: float = 0.0  # grey levels added to every pixel after exposure (clinic lamp / camera offset)
+    contrast: float = 1.0  # gain applied to the exposed image before the offset (1 = reference clinic)
 
 
 @dataclass
@@ -31,3 +33,5 @@ class SimConfig:
     imaging: ImagingConfig = field(default_factory=ImagingConfig)  # incubator camera settings
     contact_sheet: bool = True  # write contact_sheet.png comparing a simulated and a real embryo
     real_sample_dir: str = "../shared/data/gomez_sample"  # real frames for the contact sheet, if present
+    max_transfers: int = 3  # transfers per patient at most (one embryo per attempt, until the first FHB)
+    clinic_imaging_variation: float = 1.0  # 0: every clinic images exactly as ``imaging``; 1: full spread

@@ -1,0 +1,53 @@
+"""``aivf build [-c FILE] [--clinical CSV] [--out PATH] [key=value ...]``: recordings -> parquet shards."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from aivf.cli import add_config_arguments
+from aivf.config import load_config
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    add_config_arguments(parser)
+    parser.add_argument("--clinical", metavar="CSV", help="clinical table (default: dataset.clinical_csv, "
+                        "else <output_dir>/<name>/<sim.output>/clinical.csv)")
+    parser.add_argument("--out", metavar="PATH", help="output folder or fsspec URL (default: "
+                        "<output_dir>/<name>/<dataset.output> unless dataset.output is absolute or a URL)")
+
+
+def resolve_paths(cfg, clinical: str | None, out: str | None) -> tuple[Path, str]:
+    """The clinical CSV and the output location of this run (see ``add_arguments``)."""
+    run_dir = Path(cfg.output_dir) / cfg.name
+    if clinical is None:
+        if cfg.dataset.clinical_csv:
+            clinical = cfg.dataset.clinical_csv
+        else:
+            sim = Path(cfg.sim.output)
+            clinical = str((sim if sim.is_absolute() else run_dir / sim) / "clinical.csv")
+    if out is None:
+        out = cfg.dataset.output
+        if "://" not in out and not Path(out).is_absolute():
+            out = str(run_dir / out)
+    return Path(clinical), out
+
+
+def run(args: argparse.Namespace) -> int:
+    from aivf.dataset.build import BuildError, build_dataset  # heavy imports only when the command runs
+
+    cfg = load_config(args.config, args.overrides)
+    clinical, out = resolve_paths(cfg, args.clinical, args.out)
+    try:
+        report = build_dataset(cfg.dataset, clinical, out, cfg.data)
+    except BuildError as err:
+        print(f"aivf build: {err}")
+        return 1
+    print(f"aivf build: {report.num_built} embryos in {out} ({report.shards_written} shard(s) written, "
+          f"{report.shards_skipped} already done, {report.seconds:.1f} s)")
+    if report.num_failed:
+        reasons = ", ".join(f"{reason}: {n}" for reason, n in report.failures.items())
+        print(f"  {report.num_failed} embryo(s) not in the dataset ({reasons}); see {out}/build_report.csv")
+    if not report.complete:
+        print("  other ranks' shards are not finished yet: the manifest is complete once the last rank ends")
+    return 0

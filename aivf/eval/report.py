@@ -1,0 +1,240 @@
+"""The self-contained HTML evaluation report: plots as base64 PNGs, tables, keyframe strips.
+
+Every function takes the plain dict ``aivf.eval.analysis.analyze`` returns (the same content as
+metrics.json), so a report can be re-rendered from metrics.json alone.
+"""
+
+from __future__ import annotations
+
+import base64
+import html
+import io
+import math
+
+import numpy as np
+
+from aivf.eval.templates.page import SIMULATED_BANNER, page
+
+TASK_TITLES = {"d3_fhb": "Day-3 transfer: fetal heartbeat", "d5_fhb": "Day-5 transfer: fetal heartbeat",
+               "euploid": "Euploidy (PGT-A)"}
+METRIC_TITLES = {"auc": "Pooled AUC", "within_cohort_auc": "Within-cohort AUC", "cross_entropy": "Cross-entropy",
+                 "brier": "Brier score", "ece": "ECE (equal-mass)"}
+COLORS = {"random": "#9aa5b1", "morphology": "#c08a3e", "kidscore": "#8e6cc0", "model": "#2f6fdd",
+          "bayes": "#1b873f", "hindsight": "#52606d"}
+
+
+def _plt():
+    import matplotlib
+
+    matplotlib.use("Agg")  # no display on servers; must precede pyplot
+    import matplotlib.pyplot as plt
+
+    return plt
+
+
+def fig_to_uri(fig) -> str:
+    """A matplotlib figure as a ``data:image/png;base64`` URI (the figure is closed)."""
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", dpi=110, bbox_inches="tight")
+    _plt().close(fig)
+    return "data:image/png;base64," + base64.b64encode(buf.getvalue()).decode()
+
+
+def image_uri(frame: np.ndarray) -> str:
+    """(H, W) or (H, W, 3) uint8 image as a base64 PNG data URI."""
+    from PIL import Image
+
+    buf = io.BytesIO()
+    Image.fromarray(np.asarray(frame, dtype=np.uint8)).save(buf, format="PNG")
+    return "data:image/png;base64," + base64.b64encode(buf.getvalue()).decode()
+
+
+def fmt(value, digits: int = 3) -> str:
+    """A number for a table cell; NaN/None as an en dash."""
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return "–"
+    return f"{value:.{digits}f}" if isinstance(value, float) else str(value)
+
+
+def fmt_ci(entry: dict, digits: int = 3) -> str:
+    """``value [low, high]``."""
+    return f"{fmt(entry['value'], digits)} <span class='muted'>[{fmt(entry['low'], digits)}, {fmt(entry['high'], digits)}]</span>"
+
+
+def roc_figure(task: dict) -> str:
+    plt = _plt()
+    fig, ax = plt.subplots(figsize=(4.4, 4.0))
+    ax.plot([0, 1], [0, 1], ls="--", c="#bbb", lw=1, label="chance")
+    if "bayes" in task:
+        ax.plot(task["bayes"]["roc"]["fpr"], task["bayes"]["roc"]["tpr"], c=COLORS["bayes"], lw=1.5,
+                label=f"Bayes-optimal (AUC {fmt(task['bayes']['auc'])})")
+    m = task["metrics"]["auc"]
+    ax.plot(task["roc"]["fpr"], task["roc"]["tpr"], c=COLORS["model"], lw=2.2,
+            label=f"model (AUC {fmt(m['value'])} [{fmt(m['low'])}, {fmt(m['high'])}])")
+    ax.set(xlabel="false-positive rate", ylabel="true-positive rate", xlim=(0, 1), ylim=(0, 1.01),
+           title=f"ROC (n={task['n']}, {task['n_pos']} positive)")
+    ax.legend(loc="lower right", fontsize=8, frameon=False)
+    ax.grid(alpha=0.25)
+    return fig_to_uri(fig)
+
+
+def reliability_figure(task: dict) -> str:
+    plt = _plt()
+    rel = task["reliability"]
+    fig, ax = plt.subplots(figsize=(4.4, 4.0))
+    ax.plot([0, 1], [0, 1], ls="--", c="#bbb", lw=1, label="perfect calibration")
+    if rel["count"]:
+        sizes = 20 + 180 * np.asarray(rel["count"]) / max(rel["count"])
+        ax.plot(rel["mean_pred"], rel["frac_pos"], c=COLORS["model"], lw=1.5)
+        ax.scatter(rel["mean_pred"], rel["frac_pos"], s=sizes, c=COLORS["model"], alpha=0.8,
+                   label="equal-mass bins (size = count)")
+    e = task["metrics"]["ece"]
+    ax.set(xlabel="mean predicted probability", ylabel="observed positive rate", xlim=(0, 1), ylim=(0, 1.01),
+           title=f"Reliability (ECE {fmt(e['value'])} [{fmt(e['low'])}, {fmt(e['high'])}])")
+    ax.legend(loc="upper left", fontsize=8, frameon=False)
+    ax.grid(alpha=0.25)
+    return fig_to_uri(fig)
+
+
+def transfers_figure(orderings: dict) -> str:
+    plt = _plt()
+    names = list(orderings)
+    fig, ax = plt.subplots(figsize=(8.5, 0.55 * len(names) + 1.2))
+    for i, name in enumerate(names):
+        o = orderings[name]
+        ax.barh(i, o["value"], color=COLORS.get(name, "#888"), alpha=0.9, height=0.62)
+        ax.errorbar(o["value"], i, xerr=[[o["value"] - o["low"]], [o["high"] - o["value"]]], fmt="none",
+                    ecolor="#1f2933", capsize=4, lw=1.2)
+        ax.text(o["high"] + 0.03, i, f"{o['value']:.2f}", va="center", fontsize=9)
+    ax.set_yticks(range(len(names)), [orderings[n]["label"] for n in names])
+    ax.invert_yaxis()
+    ax.set_xlabel("transfers per pregnancy (lower is better), 95% CI over cohorts")
+    ax.set_xlim(0, max(o["high"] for o in orderings.values() if not math.isnan(o["high"])) * 1.15)
+    ax.grid(axis="x", alpha=0.25)
+    return fig_to_uri(fig)
+
+
+def _table(headers: list[str], rows: list[list[str]], highlight: int | None = None) -> str:
+    head = "".join(f"<th>{h}</th>" for h in headers)
+    body = "".join(
+        f"<tr{' class=hl' if i == highlight else ''}>" + "".join(f"<td>{c}</td>" for c in r) + "</tr>"
+        for i, r in enumerate(rows))
+    return f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
+
+
+def subgroup_html(rows: list[dict], title: str) -> str:
+    table = _table([title, "embryos", "positive", "AUC", "within-cohort AUC", "Brier", "ECE"],
+                   [[html.escape(r["group"]), str(r["n"]), str(r["n_pos"]), fmt(r["auc"]),
+                     fmt(r["within_cohort_auc"]), fmt(r["brier"]), fmt(r["ece"])] for r in rows])
+    return table
+
+
+def attribution_color(value: float, scale: float) -> str:
+    """Red where hiding the keyframe lowers the score (it supported it), blue where it raises it."""
+    a = 0.0 if scale <= 0 else min(abs(value) / scale, 1.0)
+    rgb = (192, 57, 43) if value > 0 else (47, 111, 221)
+    return f"rgba({rgb[0]},{rgb[1]},{rgb[2]},{0.12 + 0.88 * a:.2f})"
+
+
+def strip_html(frames: np.ndarray, hpi: np.ndarray, attribution: np.ndarray | None = None, size: int = 80) -> str:
+    """A row of keyframe thumbnails (K, H, W) with their hpi and, optionally, an attribution bar under each."""
+    scale = float(np.nanmax(np.abs(attribution))) if attribution is not None and len(attribution) else 0.0
+    cells = []
+    for k, frame in enumerate(frames):
+        bar = ""
+        if attribution is not None:
+            bar = (f"<div class='attr' title='score change when hidden: {attribution[k]:+.3f}' "
+                   f"style='background:{attribution_color(float(attribution[k]), scale)}'></div>")
+        cells.append(f"<figure><img src='{image_uri(frame)}' width='{size}' height='{size}'>{bar}"
+                     f"{fmt(float(hpi[k]), 0)} h</figure>")
+    return f"<div class='strip'>{''.join(cells)}</div>"
+
+
+def render_report(result: dict, title: str = "aivf evaluation report", subtitle: str = "",
+                  strips: dict[str, list[dict]] | None = None, simulated: bool = True) -> str:
+    """The full report page.
+
+    Args:
+        result: output of ``analysis.analyze`` (or metrics.json re-read).
+        strips: per task, a list of embryos ``{"embryo_id", "rank", "prob", "label", "frames" (K,H,W) uint8,
+            "hpi" (K,), "attribution" (K,)}`` from the top and bottom of the ranking.
+        simulated: show the banner that simulated-data scores mean nothing clinically.
+    """
+    body = [SIMULATED_BANNER if simulated else ""]
+    cards = []
+    for task, t in result["tasks"].items():
+        for key in ("auc", "within_cohort_auc"):
+            m = t["metrics"][key]
+            cls = "good" if m["low"] is not None and m["low"] > 0.5 else ""
+            n = (f"{t.get('within_cohort_n', '?')} cohorts, {t.get('within_cohort_pairs', '?')} pairs"
+                 if key == "within_cohort_auc" else f"n={t['n']}, {t['n_pos']} positive")
+            cards.append(f"<div class='card'><div class='k'>{TASK_TITLES.get(task, task)} · {METRIC_TITLES[key]}</div>"
+                         f"<div class='v {cls}'>{fmt(m['value'])}</div><div class='ci'>95% CI "
+                         f"[{fmt(m['low'])}, {fmt(m['high'])}] · {n}</div></div>")
+    if "transfers" in result:
+        o = result["transfers"]["orderings"]
+        cards.append(f"<div class='card'><div class='k'>Transfers per pregnancy · model vs random</div>"
+                     f"<div class='v'>{fmt(o['model']['value'], 2)} <span class='muted' style='font-size:16px'>vs "
+                     f"{fmt(o['random']['value'], 2)}</span></div><div class='ci'>difference "
+                     f"{fmt(o['model']['diff'], 2)} [{fmt(o['model']['diff_low'], 2)}, {fmt(o['model']['diff_high'], 2)}]"
+                     "</div></div>")
+    body.append(f"<p class='sub'>{result['n_embryos']} embryos of {result['n_patients']} patients.</p>")
+    body.append(f"<div class='cards'>{''.join(cards)}</div>")
+    if "transfers" in result:
+        body.append(transfers_html(result["transfers"]))
+    for task, t in result["tasks"].items():
+        body.append(task_html(task, t, (strips or {}).get(task)))
+    notes = "".join(f"<li>{html.escape(n)}</li>" for n in result.get("notes", []))
+    body.append(f"<h2>How these numbers were computed</h2><ul class='notes'>{notes}</ul>")
+    return page(title, "".join(body), subtitle)
+
+
+def transfers_html(tr: dict) -> str:
+    o = tr["orderings"]
+    def diff(d: dict, skip: bool) -> str:
+        return "–" if skip else f"{d['diff']:+.2f} <span class='muted'>[{fmt(d['diff_low'], 2)}, {fmt(d['diff_high'], 2)}]</span>"
+
+    rows = [[html.escape(v["label"]), fmt_ci(v, 2), diff(v, name == "random"),
+             "–" if name == "random" else fmt(v["p_better"], 3),
+             diff(v["vs_model"], name == "model") if "vs_model" in v else "–", fmt(v["pregnant_first_transfer"]),
+             fmt(v["transfers_among_pregnant"], 2), fmt(v["top1_hit"]), fmt(v["top1_euploid"])]
+            for name, v in o.items()]
+    table = _table(["ordering", "transfers / pregnancy [95% CI]", "minus random (paired) [95% CI]",
+                    "P(fewer than random)", "minus model (paired) [95% CI]",
+                    "pregnant at 1st", "transfers among pregnant", "top-1 hit", "top-1 euploid"],
+                   rows, highlight=list(o).index("model") if "model" in o else None)
+    first = next(iter(o.values()))
+    return (f"<h2>Transfers per pregnancy</h2><p class='sub'>Each cohort's transferable embryos "
+            f"({tr['n_transferable']} in {first['n_cohorts']} cohorts, {fmt(first['n_pregnant'], 0)} can reach a pregnancy) "
+            "are transferred one at a time in the order of each score until the first fetal heartbeat; "
+            "all orderings are compared on the same cohorts.</p>"
+            f"<div class='panel'><img class='plot' src='{transfers_figure(o)}'></div>{table}")
+
+
+def task_html(task: str, t: dict, strips: list[dict] | None) -> str:
+    parts = [f"<h2>{TASK_TITLES.get(task, task)}</h2>"]
+    if t["n"] == 0:
+        return parts[0] + "<p class='muted'>No known outcomes for this task in this split.</p>"
+    parts.append(f"<div class='grid2'><div class='panel'><img class='plot' src='{roc_figure(t)}'></div>"
+                 f"<div class='panel'><img class='plot' src='{reliability_figure(t)}'></div></div>")
+    rows = [[METRIC_TITLES[k], fmt_ci(v)] for k, v in t["metrics"].items()]
+    if "bayes" in t:
+        b = t["bayes"]
+        rows.append(["Bayes-optimal AUC (truth)", fmt(b["auc"])])
+        rows.append(["Gap to Bayes ceiling (AUC)",
+                     f"{fmt(b['auc_gap'])} <span class='muted'>[{fmt(b['gap_low'])}, {fmt(b['gap_high'])}]</span>"])
+    parts.append("<div class='grid2'><div>" + _table(["metric", "value [95% CI]"], rows) + "</div><div>"
+                 + subgroup_html(t["by_clinic"], "clinic") + subgroup_html(t["by_age"], "maternal age") + "</div></div>")
+    if strips:
+        parts.append("<h3>Highest- and lowest-ranked embryos: keyframes and temporal attribution</h3>"
+                     "<p class='legend'>Bar under each keyframe: change of this task's logit when that keyframe is "
+                     "hidden (occlusion). <span style='color:#c0392b'>Red</span> = the keyframe raised the score, "
+                     "<span style='color:#2f6fdd'>blue</span> = it lowered it; darker = larger.</p>")
+        for i, s in enumerate(strips):
+            if i == 0 or s["rank"] > strips[i - 1]["rank"] + 1:
+                parts.append(f"<p class='legend'><b>{'Highest' if i == 0 else 'Lowest'}-ranked</b></p>")
+            label = "unknown" if s.get("label") is None or math.isnan(s["label"]) else int(s["label"])
+            parts.append(f"<div class='emb'><div class='hd'><b>#{s['rank']}</b> {html.escape(s['embryo_id'])} · "
+                         f"p = {s['prob']:.3f} · outcome: {label}</div>"
+                         + strip_html(s["frames"], s["hpi"], s.get("attribution")) + "</div>")
+    return "".join(parts)

@@ -1,0 +1,118 @@
+"""Model side of evaluation and ranking: find the checkpoint and its run, score batches, read keyframes.
+
+Everything here talks to other stages through their contracts (docs/architecture.md): a
+checkpoint is a ``save_pretrained`` folder of ``aivf.model.EmbryoModel`` (the trainer writes
+``<run>/best`` and ``<run>/final`` with the run's ``config.yaml`` beside the weights).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import torch
+from tqdm.auto import tqdm
+
+from aivf.eval.attribution import temporal_occlusion
+from aivf.sim.types import TASKS
+
+
+def resolve_checkpoint(path: str | Path) -> Path:
+    """The weights folder: ``path`` itself if it holds ``config.json``, else ``<run>/best`` or ``<run>/final``.
+
+    Raises:
+        FileNotFoundError: none of these exists (the message lists what was tried).
+    """
+    path = Path(path)
+    for candidate in (path, path / "best", path / "final"):
+        if (candidate / "config.json").is_file():
+            return candidate
+    raise FileNotFoundError(f"{path}: no checkpoint (config.json) here nor in {path}/best or {path}/final; "
+                            "pass a folder written by aivf train")
+
+
+def config_files(checkpoint: Path, extra: list[str] | None) -> list[str]:
+    """The run's saved config (beside the weights, or in the run folder) followed by the user's ``-c`` files."""
+    saved = [p for p in (checkpoint / "config.yaml", checkpoint.parent / "config.yaml") if p.is_file()]
+    return [str(saved[0])] * bool(saved) + list(extra or [])
+
+
+def run_paths(cfg, clinical: str | None = None, dataset: str | None = None) -> tuple[Path, str]:
+    """(clinical CSV, built dataset) of a run: explicit arguments, else ``train.dataset_path``, else the build's."""
+    from aivf.dataset.cli import resolve_paths
+
+    if dataset is None and getattr(getattr(cfg, "train", None), "dataset_path", ""):
+        dataset = cfg.train.dataset_path
+    return resolve_paths(cfg, clinical, dataset)
+
+
+def eval_split(cfg, split: str | None = None, part: str = "test") -> str:
+    """The split to score: ``split``, else ``eval.split``, else ``<train.split>/<part>`` (the trainer's fold)."""
+    if split:
+        return split
+    if cfg.eval.split:
+        return cfg.eval.split if part == "test" else f"{cfg.eval.split.rsplit('/', 1)[0]}/{part}"
+    return f"{getattr(getattr(cfg, 'train', None), 'split', 'kfold/0')}/{part}"
+
+
+def load_model(checkpoint: Path) -> torch.nn.Module:
+    """``EmbryoModel.from_pretrained`` offline, in eval mode, on CPU."""
+    from aivf.model import EmbryoModel
+
+    return EmbryoModel.from_pretrained(str(checkpoint)).eval()
+
+
+@torch.no_grad()
+def predict(model: torch.nn.Module, batches, total: int | None = None, desc: str = "scoring",
+            progress: bool = True) -> pd.DataFrame:
+    """Logits of every embryo: one row per embryo with ``embryo_id``, ``patient_id``, ``logit_<task>``.
+
+    Args:
+        model: returns ``.logits`` [B, 3] for the training-batch inputs.
+        batches: iterable of training-format batches (``pixel_values`` [B, K, C, H, W] ...).
+        total: number of batches, for the progress bar; progress: show it.
+    """
+    rows = []
+    for batch in tqdm(batches, total=total, desc=desc, unit="batch", disable=not progress):
+        logits = model(pixel_values=batch["pixel_values"], keyframe_hpi=batch.get("keyframe_hpi"),
+                       covariates=batch.get("covariates"), keyframe_mask=batch.get("keyframe_mask")).logits
+        frame = pd.DataFrame(logits.float().numpy(), columns=[f"logit_{t}" for t in TASKS])
+        frame.insert(0, "embryo_id", batch["embryo_id"])
+        frame.insert(1, "patient_id", batch["patient_id"])
+        if "labels" in batch:
+            for j, task in enumerate(TASKS):
+                frame[f"label_{task}"] = batch["labels"][:, j].numpy()
+        rows.append(frame)
+    if not rows:
+        raise ValueError("nothing to score: the split or folder holds no embryos")
+    return pd.concat(rows, ignore_index=True)
+
+
+def add_probabilities(pred: pd.DataFrame, calibrator=None) -> pd.DataFrame:
+    """``prob_<task>`` columns: calibrated when a calibrator is given, else the plain sigmoid."""
+    logits = pred[[f"logit_{t}" for t in TASKS]].to_numpy(np.float64)
+    probs = calibrator.transform(logits) if calibrator is not None else 1 / (1 + np.exp(-logits))
+    for j, task in enumerate(TASKS):
+        pred[f"prob_{task}"] = probs[:, j]
+    return pred
+
+
+def display_frames(pixel_values: torch.Tensor, mean: float, std: float) -> np.ndarray:
+    """Normalised keyframes [K, C, H, W] back to uint8 [K, H, W] of the first focal plane, for thumbnails."""
+    x = (pixel_values[:, 0].float() * std + mean).clamp(0, 1) * 255
+    return x.round().to(torch.uint8).numpy()
+
+
+def keyframe_strips(model, batch: dict, probs: np.ndarray, labels: np.ndarray, ranks: list[int],
+                    task_index: int, mean: float, std: float) -> list[dict]:
+    """Report entries for a batch of chosen embryos: thumbnails, hpi and occlusion attribution of one task."""
+    attribution = temporal_occlusion(model, batch)[:, :, task_index].numpy()  # (B, K)
+    out = []
+    for i, embryo in enumerate(batch["embryo_id"]):
+        hpi = batch["keyframe_hpi"][i].numpy()
+        mask = batch["keyframe_mask"][i].numpy().astype(bool) if "keyframe_mask" in batch else np.isfinite(hpi)
+        out.append({"embryo_id": embryo, "rank": ranks[i], "prob": float(probs[i]), "label": float(labels[i]),
+                    "frames": display_frames(batch["pixel_values"][i][mask], mean, std), "hpi": hpi[mask],
+                    "attribution": attribution[i][mask]})
+    return out

@@ -1,0 +1,1 @@
+"""Publishing trained runs: ``aivf push <run> --repo-id ORG/NAME`` (see aivf.hub.push)."""

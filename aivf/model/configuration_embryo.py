@@ -1,0 +1,84 @@
+"""EmbryoConfig: the transformers config of :class:`aivf.model.EmbryoModel` (saved as config.json)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from transformers import PretrainedConfig
+
+from aivf.model.heads import TASKS
+
+
+class EmbryoConfig(PretrainedConfig):
+    """Architecture of an EmbryoModel: a video backbone and its multi-task heads.
+
+    The backbone's own config is kept as a plain dict (``backbone_config``) so that config.json stays
+    readable and reloads without custom sub-config machinery; ``backbone_type`` says which class reads it.
+
+    Args:
+        backbone_type: ``"videomae"`` (transformers' VideoMAEModel) or ``"video_swin"`` (aivf's VideoSwinModel).
+        backbone_config: keyword arguments of VideoMAEConfig / VideoSwinConfig.
+        num_frames: K keyframes per clip the model is trained on (inputs may differ; see the backbones).
+        image_size: frame side the model is trained on.
+        num_channels: focal planes per keyframe.
+        time_embedding: add a learned embedding of each keyframe's hpi to the temporal tokens.
+        num_covariates: covariate features per embryo (0 = none).
+        covariate_fusion: ``"none"``, ``"concat"`` or ``"film"``.
+        head_hidden_size: hidden units of the task MLP (0 = linear).
+        head_dropout: dropout before the heads.
+        phase_head: also predict a morphokinetic phase per keyframe.
+        num_phases: phase classes (16 Gomez phases).
+        phase_loss_weight: weight of the phase loss in the total.
+        task_weighting: ``"fixed"`` or ``"uncertainty"``.
+        task_weights: fixed weights, one per task.
+        tasks: names of the binary tasks, in the column order of ``labels``.
+    """
+
+    model_type = "aivf_embryo"
+
+    def __init__(
+        self,
+        backbone_type: str = "videomae",
+        backbone_config: dict[str, Any] | None = None,
+        num_frames: int = 16,
+        image_size: int = 128,
+        num_channels: int = 1,
+        time_embedding: bool = True,
+        num_covariates: int = 2,
+        covariate_fusion: str = "concat",
+        head_hidden_size: int = 0,
+        head_dropout: float = 0.1,
+        phase_head: bool = False,
+        num_phases: int = 16,
+        phase_loss_weight: float = 0.5,
+        task_weighting: str = "fixed",
+        task_weights: list[float] | None = None,
+        tasks: list[str] | None = None,
+        **kwargs: Any,
+    ):
+        if backbone_type not in ("videomae", "video_swin"):
+            raise ValueError(f"backbone_type={backbone_type!r}: expected 'videomae' or 'video_swin'")
+        if covariate_fusion not in ("none", "concat", "film"):
+            raise ValueError(f"covariate_fusion={covariate_fusion!r}: expected 'none', 'concat' or 'film'")
+        if task_weighting not in ("fixed", "uncertainty"):
+            raise ValueError(f"task_weighting={task_weighting!r}: expected 'fixed' or 'uncertainty'")
+        self.backbone_type = backbone_type
+        self.backbone_config = dict(backbone_config or {})
+        self.num_frames = num_frames
+        self.image_size = image_size
+        self.num_channels = num_channels
+        self.time_embedding = time_embedding
+        self.num_covariates = num_covariates
+        self.covariate_fusion = covariate_fusion
+        self.head_hidden_size = head_hidden_size
+        self.head_dropout = head_dropout
+        self.phase_head = phase_head
+        self.num_phases = num_phases
+        self.phase_loss_weight = phase_loss_weight
+        self.task_weighting = task_weighting
+        self.tasks = list(tasks or TASKS)
+        self.task_weights = list(task_weights if task_weights is not None else [1.0] * len(self.tasks))
+        if len(self.task_weights) != len(self.tasks):
+            raise ValueError(f"task_weights has {len(self.task_weights)} entries for {len(self.tasks)} tasks "
+                             f"{self.tasks}: give one weight per task")
+        super().__init__(**kwargs)

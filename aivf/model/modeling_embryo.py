@@ -1,0 +1,198 @@
+"""EmbryoModel: a video backbone (VideoMAE or Video Swin) with multi-task embryo heads, transformers-native.
+
+Usage::
+
+    import aivf.model  # registers EmbryoConfig / EmbryoModel with AutoConfig / AutoModel
+    model = aivf.model.build_model(cfg.model)
+    out = model(pixel_values, keyframe_hpi=hpi, covariates=cov, labels=labels, keyframe_mask=mask)
+    model.save_pretrained("ckpt")               # config.json + model.safetensors
+    AutoModel.from_pretrained("ckpt")           # in any process that has imported aivf.model
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+from torch import nn
+from transformers import PreTrainedModel, VideoMAEConfig
+from transformers.utils import ModelOutput
+
+from aivf.model.configuration_embryo import EmbryoConfig
+from aivf.model.heads import (
+    MultiTaskHead,
+    TaskWeighting,
+    TimeEmbedding,
+    masked_bce_per_task,
+    masked_phase_loss,
+)
+from aivf.model.videomae import VideoMAEBackbone
+
+# VideoMAEConfig arguments that define the architecture (the rest of its to_dict() is bookkeeping).
+VIDEOMAE_KEYS = ("image_size", "patch_size", "num_channels", "num_frames", "tubelet_size", "hidden_size",
+                 "num_hidden_layers", "num_attention_heads", "intermediate_size", "hidden_act",
+                 "hidden_dropout_prob", "attention_probs_dropout_prob", "initializer_range", "layer_norm_eps",
+                 "qv_bias", "use_mean_pooling")
+
+
+@dataclass
+class EmbryoModelOutput(ModelOutput):
+    """Outputs of EmbryoModel.
+
+    Args:
+        loss: scalar total loss (weighted tasks + phase), present when labels or phase_labels are given.
+        logits: [B, num_tasks] binary logits in the order of ``config.tasks`` (d3_fhb, d5_fhb, euploid).
+        task_losses: task name -> scalar loss (0 for a task with no label in the batch); ``phase`` too.
+        phase_logits: [B, K, num_phases] per-keyframe phase logits when ``config.phase_head``.
+        pooled_output: [B, D] the pooled video feature the heads read.
+    """
+
+    loss: torch.Tensor | None = None
+    logits: torch.Tensor | None = None
+    task_losses: dict[str, torch.Tensor] | None = None
+    phase_logits: torch.Tensor | None = None
+    pooled_output: torch.Tensor | None = None
+
+
+def make_backbone(backbone_type: str, backbone_config: dict) -> nn.Module:
+    """Instantiate a backbone from its type and config dict (a fresh config object every time)."""
+    args = dict(backbone_config)
+    attn = args.pop("attn_implementation", "sdpa")
+    if backbone_type == "videomae":
+        config = VideoMAEConfig(**{k: v for k, v in args.items() if k in VIDEOMAE_KEYS})
+        config._attn_implementation = attn
+        return VideoMAEBackbone(config)
+    from aivf.model.video_swin.configuration import VideoSwinConfig
+    from aivf.model.video_swin.modeling import VideoSwinModel
+
+    config = VideoSwinConfig(**args)
+    config._attn_implementation = attn
+    return VideoSwinModel(config)
+
+
+class EmbryoPreTrainedModel(PreTrainedModel):
+    config_class = EmbryoConfig
+    base_model_prefix = "embryo"
+    main_input_name = "pixel_values"
+    supports_gradient_checkpointing = True
+    _supports_sdpa = True
+
+    @torch.no_grad()
+    def _init_weights(self, module: nn.Module) -> None:
+        # Backbones initialise themselves; this covers the heads (small init keeps initial logits near 0).
+        if isinstance(module, nn.Linear):
+            if getattr(module, "_zero_init", False):
+                nn.init.zeros_(module.weight)
+            else:
+                nn.init.trunc_normal_(module.weight, std=0.02)
+            if module.bias is not None:
+                nn.init.zeros_(module.bias)
+
+
+class EmbryoModel(EmbryoPreTrainedModel):
+    """Video backbone + pooled multi-task heads (+ optional per-keyframe phase head)."""
+
+    def __init__(self, config: EmbryoConfig):
+        super().__init__(config)
+        self.backbone = make_backbone(config.backbone_type, config.backbone_config)
+        self.time_embed = TimeEmbedding(self.backbone.embed_dim) if config.time_embedding else None
+        if self.time_embed is not None:
+            self.time_embed.mlp[2]._zero_init = True
+        dim = self.backbone.num_features
+        self.heads = MultiTaskHead(dim, len(config.tasks), config.num_covariates, config.covariate_fusion,
+                                   config.head_hidden_size, config.head_dropout)
+        if getattr(self.heads, "film", None) is not None:
+            self.heads.film._zero_init = True
+        self.phase_head = nn.Linear(dim, config.num_phases) if config.phase_head else None
+        self.task_weighting = TaskWeighting(config.task_weighting, config.task_weights)
+        self.post_init()
+
+    def _temporal_weights(self, hpi: torch.Tensor | None, mask: torch.Tensor | None, batch: int, frames: int,
+                          steps: int, device: torch.device) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """Per-token-time-step presence [B, T'] and mean hpi [B, T'] (None without hpi)."""
+        stride = self.backbone.temporal_stride
+        present = mask.float() if mask is not None else torch.ones(batch, frames, device=device)
+        if hpi is not None:
+            present = present * torch.isfinite(hpi).float()  # a NaN time marks a missing keyframe too
+        span = steps * stride  # VideoMAE drops a ragged last tubelet, Swin pads it
+        pad = span - frames
+        present = nn.functional.pad(present, (0, max(pad, 0)))[:, :span].view(batch, steps, stride)
+        weight = present.sum(-1)  # (B, T') present frames per time step
+        mean_hpi = None
+        if hpi is not None:
+            h = torch.nan_to_num(hpi.float(), nan=0.0)
+            h = nn.functional.pad(h, (0, max(pad, 0)))[:, :span].view(batch, steps, stride)
+            mean_hpi = (h * present).sum(-1) / weight.clamp(min=1e-6)
+        return weight > 0, mean_hpi
+
+    def forward(
+        self,
+        pixel_values: torch.Tensor,
+        keyframe_hpi: torch.Tensor | None = None,
+        covariates: torch.Tensor | None = None,
+        labels: torch.Tensor | None = None,
+        keyframe_mask: torch.Tensor | None = None,
+        phase_labels: torch.Tensor | None = None,
+        **kwargs,
+    ) -> EmbryoModelOutput:
+        """Score a batch of clips.
+
+        Args:
+            pixel_values: [B, K, C, H, W] normalised keyframes (C = focal planes).
+            keyframe_hpi: [B, K] hours post insemination of each keyframe; enters the model through the
+                time embedding (if enabled) so an irregular or truncated recording is not read as a slow embryo.
+            covariates: [B, num_covariates], e.g. [(maternal_age - 35) / 5, is_icsi]; NaN reads as 0.
+            labels: [B, num_tasks] float in {0, 1}, NaN = missing (masked out of loss and gradient).
+            keyframe_mask: [B, K] bool, False where a keyframe is missing (zeroed, left out of pooling and phase loss).
+            phase_labels: [B, K] long phase index per keyframe, -100 = unlabelled.
+            **kwargs: other batch keys (``embryo_id``, ``patient_id`` …) are ignored, so ``model(**batch)`` works.
+
+        Returns:
+            EmbryoModelOutput with logits [B, num_tasks], per-task losses and the total loss.
+        """
+        batch, frames = pixel_values.shape[:2]
+        if keyframe_mask is not None:
+            keyframe_mask = keyframe_mask.bool()
+            pixel_values = pixel_values * keyframe_mask[:, :, None, None, None].to(pixel_values.dtype)
+        steps = self._token_steps(frames)
+        valid, mean_hpi = self._temporal_weights(keyframe_hpi, keyframe_mask, batch, frames, steps,
+                                                 pixel_values.device)
+        temporal_embedding = None
+        if self.time_embed is not None and mean_hpi is not None:
+            temporal_embedding = self.time_embed(mean_hpi)  # (B, T', D_embed)
+        tokens = self.backbone.features(pixel_values, temporal_embedding=temporal_embedding)  # (B, T', S, D)
+        per_step = tokens.mean(dim=2)  # (B, T', D)
+        weight = valid.to(per_step.dtype).unsqueeze(-1)
+        pooled = (per_step * weight).sum(1) / weight.sum(1).clamp(min=1.0)  # (B, D) over present time steps
+        logits = self.heads(pooled, covariates)
+
+        phase_logits = None
+        if self.phase_head is not None:
+            stride = self.backbone.temporal_stride
+            phase_logits = self.phase_head(per_step).repeat_interleave(stride, dim=1)[:, :frames]  # (B, K', P)
+            if phase_logits.shape[1] < frames:  # a ragged last keyframe VideoMAE dropped: reuse the last step
+                extra = phase_logits[:, -1:].expand(-1, frames - phase_logits.shape[1], -1)
+                phase_logits = torch.cat([phase_logits, extra], dim=1)
+
+        loss, task_losses = None, None
+        if labels is not None or phase_labels is not None:
+            task_losses = {}
+            loss = logits.new_zeros(())
+            if labels is not None:
+                losses, has_label = masked_bce_per_task(logits, labels.to(logits.device))
+                task_losses = dict(zip(self.config.tasks, losses.unbind(0)))
+                loss = loss + self.task_weighting(losses, has_label)
+            if phase_labels is not None and phase_logits is not None:
+                phase_loss = masked_phase_loss(phase_logits, phase_labels.to(logits.device), keyframe_mask)
+                task_losses["phase"] = phase_loss
+                loss = loss + self.config.phase_loss_weight * phase_loss
+        return EmbryoModelOutput(loss=loss, logits=logits, task_losses=task_losses, phase_logits=phase_logits,
+                                 pooled_output=pooled)
+
+    def _token_steps(self, frames: int) -> int:
+        stride = self.backbone.temporal_stride
+        if self.config.backbone_type == "videomae":
+            if frames < stride:
+                raise ValueError(f"VideoMAE needs at least tubelet_size={stride} keyframes, got K={frames}")
+            return frames // stride
+        return -(-frames // stride)

@@ -1,0 +1,47 @@
+"""Settings of the training loop (aivf.train): optimiser, schedule, precision, evaluation, checkpoints, tracking.
+
+Launch topology (processes, DeepSpeed ZeRO stage, machines) is NOT here: it belongs to the
+``accelerate launch`` config file (configs/accelerate/*.yaml). This section only says what one
+run must do, plus ``expected_world_size`` so that a launch that silently ran one process fails.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Literal
+
+
+@dataclass
+class TrainConfig:
+    """One training run: AdamW + warmup + cosine, accumulation, clipping, EMA, eval, best/early stop, resume."""
+
+    dataset_path: str = ""  # built dataset (aivf build); empty: <output_dir>/<name>/<dataset.output>
+    split: str = "kfold/0"  # "<scheme>/<fold>" of splits.json: trains on <split>/train, evaluates on <split>/val
+    prefetch_batches: int = 4  # training batches read ahead in a background thread (0: read in the loop)
+    max_steps: int = 1000  # optimizer steps (one step = per_device_batch_size x grad_accum_steps x processes clips)
+    per_device_batch_size: int = 8  # clips per forward pass on one process (overrides dataset.loader.batch_size)
+    grad_accum_steps: int = 1  # micro-batches accumulated before each optimizer step
+    lr: float = 1e-4  # peak learning rate of AdamW, reached after warmup
+    min_lr_ratio: float = 0.0  # the cosine decays to lr x min_lr_ratio at max_steps
+    warmup_steps: int = 50  # linear warmup from 0 over this many optimizer steps
+    weight_decay: float = 0.05  # AdamW decoupled weight decay (not applied to biases and norms)
+    beta1: float = 0.9  # AdamW first-moment decay
+    beta2: float = 0.999  # AdamW second-moment decay
+    grad_clip: float = 1.0  # clip the global gradient norm to this (0: no clipping)
+    mixed_precision: Literal["auto", "no", "bf16", "fp16"] = "auto"  # auto: bf16 on GPUs that have it, else fp16 on GPU, no on CPU
+    ema_decay: float = 0.0  # exponential moving average of weights (e.g. 0.999); 0 disables EMA
+    eval_with_ema: bool = True  # evaluate (and keep as best) the EMA weights when EMA is on
+    eval_every: int = 100  # evaluate every N optimizer steps (and at the end); 0: only at the end
+    best_metric: str = "auc_mean"  # validation metric that picks the best checkpoint (auc_mean, auc_<task>, loss)
+    best_mode: Literal["max", "min"] = "max"  # whether a larger or a smaller best_metric is better
+    early_stop_patience: int = 0  # stop after this many evaluations without improvement; 0 disables
+    save_every: int = 100  # save a resumable checkpoint every N optimizer steps; 0: only at the end
+    keep_last: int = 2  # resumable checkpoints kept on disk (older ones are deleted)
+    resume: str = ""  # "" start fresh; "auto" latest checkpoint of this run if any; or a checkpoint folder path
+    log_every: int = 10  # log train loss / lr / grad norm every N optimizer steps
+    expected_world_size: int = 0  # fail unless exactly this many processes run (0: do not check)
+    tracker: Literal["wandb", "none"] = "wandb"  # experiment tracker besides the local metrics.jsonl
+    wandb_project: str = "aivf"  # W&B project name
+    wandb_mode: Literal["auto", "offline", "online", "disabled"] = "auto"  # auto: WANDB_MODE if set, online if logged in, else offline
+    log_images: bool = True  # log ROC/calibration plots at eval and a keyframe strip of the first batch
+    step_delay_s: float = 0.0  # testing only: sleep after each optimizer step so a test can kill a run mid-way

@@ -1,0 +1,116 @@
+"""The real data for the loop: aivf.dataset's shard loader (train) and memory-mapped split (eval).
+
+Adds the one thing DDP needs that a sharded stream cannot promise: every rank takes the same
+number of micro-batches per epoch. If shards do not divide evenly, one rank would run an extra
+forward/backward whose gradient all-reduce waits forever; here the epoch ends for all ranks as
+soon as any rank runs out (one tiny all-reduce per micro-batch, negligible next to a video step).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import threading
+from collections.abc import Iterator
+from queue import Queue
+
+import torch
+import torch.distributed as dist
+
+
+class ShardTrainData:
+    """:class:`aivf.train.loop.TrainData` over a dataset built by ``aivf build``.
+
+    Args:
+        path: the dataset folder or URL (manifest.json inside).
+        split: ``"<scheme>/<fold>"``; trains on ``<split>/train``, evaluates on ``<split>/val``.
+        loader_cfg: ``cfg.dataset.loader`` (its batch_size is replaced by ``batch_size``).
+        batch_size: micro-batch per process (``train.per_device_batch_size``).
+        seed: data-order seed; epoch e replays identically for the same seed.
+        rank, world_size: this process and the number of processes.
+    """
+
+    def __init__(self, path: str, split: str, loader_cfg, batch_size: int, seed: int, rank: int, world_size: int,
+                 prefetch_batches: int = 4):
+        from aivf.dataset.loader import ShardLoader
+
+        self.prefetch_batches = prefetch_batches
+        self.loader_cfg = dataclasses.replace(loader_cfg, batch_size=batch_size)
+        self.path, self.split, self.rank, self.world_size = path, split, rank, world_size
+        self.train_loader = ShardLoader(path, f"{split}/train", self.loader_cfg, seed=seed, train=True,
+                                        rank=rank, world_size=world_size)
+        self._eval_ds = None
+
+    def train_batches(self, epoch: int, skip: int) -> Iterator[dict]:
+        stream = prefetch(self.train_loader.iter_epoch(epoch, skip_batches=skip), self.prefetch_batches)
+        while True:
+            batch = next(stream, None)
+            if not _all_ranks_have(batch is not None, self.world_size):
+                return
+            yield batch
+
+    def eval_batches(self) -> Iterator[dict]:
+        from aivf.dataset.loader import iter_eval_batches, load_split
+
+        if self._eval_ds is None:
+            self._eval_ds = load_split(self.path, f"{self.split}/val")
+        for i, batch in enumerate(iter_eval_batches(self._eval_ds, self.loader_cfg.batch_size, self.loader_cfg)):
+            if i % self.world_size == self.rank:  # same fixed order on every rank: deal batches round-robin
+                yield batch
+
+
+def prefetch(batches: Iterator[dict], depth: int) -> Iterator[dict]:
+    """Read ``depth`` batches ahead in a thread so decoding/augmenting overlaps the GPU step.
+
+    Order and content are unchanged (the loader seeds each batch's augmentation by its index), so
+    exact resume still holds. numpy, pyarrow and torch release the GIL in their heavy work.
+    """
+    if depth <= 0:
+        yield from batches
+        return
+    done = object()
+    queue: Queue = Queue(maxsize=depth)
+    stop = threading.Event()
+
+    def work() -> None:
+        try:
+            for batch in batches:
+                if stop.is_set():
+                    return
+                queue.put(batch)
+        except BaseException as err:  # re-raised in the consumer
+            queue.put(err)
+        queue.put(done)
+
+    thread = threading.Thread(target=work, daemon=True, name="aivf-prefetch")
+    thread.start()
+    try:
+        while (item := queue.get()) is not done:
+            if isinstance(item, BaseException):
+                raise item
+            yield item
+    finally:
+        stop.set()
+        while thread.is_alive() and not queue.empty():  # unblock a producer waiting on a full queue
+            queue.get_nowait()
+
+
+def _all_ranks_have(mine: bool, world_size: int) -> bool:
+    if world_size == 1:
+        return mine
+    flag = torch.tensor([int(mine)], device="cuda" if dist.get_backend() == "nccl" else "cpu")
+    dist.all_reduce(flag, op=dist.ReduceOp.MIN)
+    return bool(flag.item())
+
+
+def build_train_data(cfg, accelerator) -> ShardTrainData:
+    """The run's dataset (``train.dataset_path`` or ``<output_dir>/<name>/<dataset.output>``)."""
+    from pathlib import Path
+
+    path = cfg.train.dataset_path or cfg.dataset.output
+    if "://" not in path and not Path(path).is_absolute() and not cfg.train.dataset_path:
+        path = str(Path(cfg.output_dir) / cfg.name / path)
+    if "://" not in path and not (Path(path) / "manifest.json").is_file():
+        raise FileNotFoundError(f"{path}/manifest.json not found: build the dataset first (aivf build -c ...) "
+                                "or point train.dataset_path at one")
+    return ShardTrainData(path, cfg.train.split, cfg.dataset.loader, cfg.train.per_device_batch_size,
+                          cfg.seed, accelerator.process_index, accelerator.num_processes, cfg.train.prefetch_batches)

@@ -1,0 +1,146 @@
+"""Experiment tracking: a local ``metrics.jsonl`` always, W&B when asked (offline unless logged in).
+
+Only the main process tracks; on other ranks :class:`Tracker` is a no-op, so the loop can call
+it everywhere without ``if is_main_process`` clutter. wandb is imported only when used.
+"""
+
+from __future__ import annotations
+
+import json
+import netrc
+import os
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+
+def resolve_wandb_mode(mode: str) -> str:
+    """``auto`` -> WANDB_MODE if set, ``online`` if an API key is known, else ``offline``.
+
+    Offline is the default here because the server cannot be reached; a user who ran
+    ``wandb login`` (key in ~/.netrc) or set WANDB_API_KEY gets online runs unchanged.
+    """
+    if mode != "auto":
+        return mode
+    if os.environ.get("WANDB_MODE"):
+        return os.environ["WANDB_MODE"]
+    if os.environ.get("WANDB_API_KEY"):
+        return "online"
+    try:
+        host = os.environ.get("WANDB_BASE_URL", "https://api.wandb.ai").split("//")[-1]
+        if netrc.netrc().authenticators(host):
+            return "online"
+    except (FileNotFoundError, netrc.NetrcParseError, OSError):
+        pass
+    return "offline"
+
+
+class Tracker:
+    """Writes metrics to ``<run>/metrics.jsonl`` and, if configured, to a W&B run (main process only)."""
+
+    def __init__(self, run_dir: Path, config: dict, *, enabled: bool, use_wandb: bool, project: str,
+                 name: str, mode: str = "auto", run_id: str | None = None):
+        self.enabled = enabled
+        self.run_id = run_id
+        self._wandb = None
+        if not enabled:
+            return
+        run_dir.mkdir(parents=True, exist_ok=True)
+        self._jsonl = open(run_dir / "metrics.jsonl", "a")  # noqa: SIM115 - closed in finish()
+        if use_wandb and resolve_wandb_mode(mode) != "disabled":
+            import wandb
+
+            run = wandb.init(project=project, name=name, config=config, dir=str(run_dir),
+                             mode=resolve_wandb_mode(mode), id=run_id, resume="allow")
+            self._wandb, self.run_id = wandb, run.id
+
+    def log(self, metrics: dict[str, float], step: int) -> None:
+        if not self.enabled:
+            return
+        record = {"step": step, **{k: _plain(v) for k, v in metrics.items()}}
+        self._jsonl.write(json.dumps(record) + "\n")
+        self._jsonl.flush()
+        if self._wandb is not None:
+            self._wandb.log(metrics, step=step)
+
+    def log_figures(self, figures: dict[str, Any], step: int) -> None:
+        """Log matplotlib figures (as images) to W&B; closes them either way."""
+        import matplotlib.pyplot as plt
+
+        if self.enabled and self._wandb is not None:
+            self._wandb.log({k: self._wandb.Image(fig) for k, fig in figures.items()}, step=step)
+        for fig in figures.values():
+            plt.close(fig)
+
+    def finish(self) -> None:
+        if not self.enabled:
+            return
+        self._jsonl.close()
+        if self._wandb is not None:
+            self._wandb.finish()
+
+
+def _plain(value: Any) -> Any:
+    return value.item() if hasattr(value, "item") else value
+
+
+def roc_and_calibration_figure(probs: np.ndarray, labels: np.ndarray, tasks: tuple[str, ...]):
+    """One figure: ROC curve (top) and 10-bin reliability diagram (bottom) per task.
+
+    Args:
+        probs: (N, T) predicted probabilities.
+        labels: (N, T) 0/1 with NaN where missing.
+        tasks: T task names.
+    """
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    from sklearn.metrics import roc_curve
+
+    fig, axes = plt.subplots(2, len(tasks), figsize=(3.2 * len(tasks), 6.4), squeeze=False)
+    for t, task in enumerate(tasks):
+        seen = ~np.isnan(labels[:, t])
+        y, p = labels[seen, t], probs[seen, t]
+        roc_ax, cal_ax = axes[0, t], axes[1, t]
+        roc_ax.set_title(f"{task} (n={seen.sum()})")
+        if len(np.unique(y)) == 2:
+            fpr, tpr, _ = roc_curve(y, p)
+            roc_ax.plot(fpr, tpr)
+        roc_ax.plot([0, 1], [0, 1], "k:", lw=0.8)
+        roc_ax.set(xlabel="false positive rate", ylabel="true positive rate")
+        bins = np.clip((p * 10).astype(int), 0, 9)
+        centers = [(p[bins == b].mean(), y[bins == b].mean()) for b in range(10) if (bins == b).any()]
+        if centers:
+            cal_ax.plot(*zip(*centers), "o-")
+        cal_ax.plot([0, 1], [0, 1], "k:", lw=0.8)
+        cal_ax.set(xlabel="predicted probability", ylabel="observed frequency", xlim=(0, 1), ylim=(0, 1))
+    fig.tight_layout()
+    return fig
+
+
+def keyframe_strip_figure(pixel_values, keyframe_hpi, embryo_ids: list[str], max_rows: int = 4):
+    """Keyframes of the first embryos of a batch, one row each, titled with hours post insemination.
+
+    Args:
+        pixel_values: (B, K, C, H, W) normalised keyframes (plane 0 is shown).
+        keyframe_hpi: (B, K) hours post insemination.
+        embryo_ids: B ids.
+    """
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    rows, k = min(max_rows, pixel_values.shape[0]), pixel_values.shape[1]
+    fig, axes = plt.subplots(rows, k, figsize=(1.2 * k, 1.3 * rows), squeeze=False)
+    for r in range(rows):
+        for j in range(k):
+            ax = axes[r, j]
+            ax.imshow(pixel_values[r, j, 0].float().cpu().numpy(), cmap="gray")
+            ax.set_xticks([]), ax.set_yticks([])
+            ax.set_title(f"{float(keyframe_hpi[r, j]):.0f}h", fontsize=6)
+        axes[r, 0].set_ylabel(embryo_ids[r], fontsize=6)
+    fig.tight_layout()
+    return fig

@@ -1,0 +1,54 @@
+"""Augmentations: shape-preserving, seeded, one draw per embryo, off when disabled."""
+
+from __future__ import annotations
+
+import torch
+
+from aivf.dataset.augment import augment_batch
+from aivf.dataset.config import AugmentConfig
+
+
+def inputs(b=4, k=3, c=2, s=16):
+    pixels = torch.randn(b, k, c, s, s)
+    hpi = torch.linspace(10, 100, k).repeat(b, 1)
+    mask = torch.ones(b, k, dtype=torch.bool)
+    mask[:, -1] = False
+    return pixels, hpi, mask
+
+
+def test_shape_dtype_and_seeded():
+    pixels, hpi, mask = inputs()
+    out1, h1 = augment_batch(pixels, hpi, mask, AugmentConfig(), torch.Generator().manual_seed(0))
+    out2, h2 = augment_batch(pixels, hpi, mask, AugmentConfig(), torch.Generator().manual_seed(0))
+    assert out1.shape == pixels.shape and out1.dtype == pixels.dtype and torch.equal(out1, out2)
+    assert torch.equal(h1, h2) and not torch.equal(h1[:, :-1], hpi[:, :-1])
+    assert torch.equal(h1[:, -1], hpi[:, -1])  # a missing keyframe's hpi is not jittered
+    assert not torch.allclose(out1, pixels)
+
+
+def test_disabled_is_identity_and_zero_strength_is_near_identity():
+    pixels, hpi, mask = inputs()
+    out, h = augment_batch(pixels, hpi, mask, AugmentConfig(enabled=False), torch.Generator())
+    assert out is pixels and h is hpi
+    none = AugmentConfig(rotate=False, flip=False, scale=0, translate=0, brightness=0, contrast=0, hpi_jitter_h=0)
+    out, h = augment_batch(pixels, hpi, mask, none, torch.Generator().manual_seed(1))
+    assert torch.allclose(out, pixels, atol=1e-5) and torch.equal(h, hpi)
+
+
+def test_same_warp_for_every_keyframe_of_an_embryo():
+    pixels, hpi, mask = inputs(b=2, k=4, c=1)
+    pixels[:, 1:] = pixels[:, :1]  # four identical keyframes
+    out, _ = augment_batch(pixels, hpi, mask, AugmentConfig(), torch.Generator().manual_seed(2))
+    assert torch.allclose(out[:, 0], out[:, 3], atol=1e-6)  # the embryo does not jump between frames
+    assert not torch.allclose(out[0, 0], out[1, 0])
+
+
+def test_rotation_keeps_a_centred_disc_centred():
+    s = 33
+    yy, xx = torch.meshgrid(torch.arange(s), torch.arange(s), indexing="ij")
+    disc = (((yy - 16) ** 2 + (xx - 16) ** 2) < 64).float()
+    pixels = disc.view(1, 1, 1, s, s).repeat(6, 1, 1, 1, 1)
+    cfg = AugmentConfig(scale=0, translate=0, brightness=0, contrast=0)
+    out, _ = augment_batch(pixels, torch.zeros(6, 1), torch.ones(6, 1, dtype=torch.bool), cfg,
+                           torch.Generator().manual_seed(3))
+    assert (out - pixels).abs().mean() < 0.02  # rotation/flip invariance of a round embryo

@@ -1,0 +1,87 @@
+"""analyze() on a synthetic cohort: structure, orderings in the expected order, a self-contained report."""
+
+from __future__ import annotations
+
+import json
+import math
+import re
+
+import numpy as np
+import pytest
+
+from aivf.eval.analysis import analyze, task_labels
+from aivf.eval.config import EvalConfig
+from aivf.eval.evaluate_cli import _clean
+from aivf.eval.orderings import KIDScoreLike, event_times, is_blastocyst, morphology_score, stage_reached
+from aivf.eval.rank_page import render_ranking
+from aivf.eval.report import render_report
+
+
+@pytest.fixture(scope="module")
+def result(cohort):
+    clinical, truth, preds = cohort
+    return analyze(preds, clinical, truth, EvalConfig(n_bootstrap=100), seed=0)
+
+
+def test_task_labels_from_pgt_and_euploid_column():
+    import pandas as pd
+
+    lab = task_labels(pd.DataFrame({"d3_fhb": [1, None, None], "d5_fhb": [None, 0, None],
+                                    "pgt": ["mosaic", "euploid", None]}))
+    assert lab["euploid"].tolist()[:2] == [0.0, 1.0] and math.isnan(lab["euploid"][2])
+    assert lab["d3_fhb"][0] == 1 and math.isnan(lab["d5_fhb"][0])
+
+
+def test_metrics_have_cis_and_model_beats_chance(result):
+    for task, entry in result["tasks"].items():
+        for name, m in entry["metrics"].items():
+            assert m["low"] <= m["value"] <= m["high"], (task, name, m)
+        assert entry["n"] > 0 and entry["by_clinic"] and entry["by_age"]
+    d5 = result["tasks"]["d5_fhb"]
+    assert d5["metrics"]["auc"]["low"] > 0.5
+    assert d5["bayes"]["auc"] >= d5["metrics"]["auc"]["value"] - 0.05  # the noisy model is below the ceiling
+    assert [r["group"] for r in d5["by_age"]] == sorted([r["group"] for r in d5["by_age"]],
+                                                       key=["<35", "35-37", "38-40", ">40"].index)
+
+
+def test_orderings_rank_as_theory_says(result):
+    o = result["transfers"]["orderings"]
+    assert set(o) == {"random", "morphology", "kidscore", "model", "bayes", "hindsight"}
+    assert o["hindsight"]["value"] <= o["bayes"]["value"] <= o["random"]["value"]
+    assert o["hindsight"]["transfers_among_pregnant"] == 1.0
+    # every ordering is evaluated on the same cohorts and reaches the same pregnancies
+    assert len({v["n_pregnant"] for v in o.values()}) == 1 and len({v["n_cohorts"] for v in o.values()}) == 1
+    assert "fhb_potential" in result["transfers"]["outcome_source"]
+
+
+def test_morphology_and_kidscore_orderings(cohort):
+    clinical, truth, _ = cohort
+    stage = stage_reached(event_times(truth))
+    score = morphology_score(truth)
+    assert np.all(score[stage == stage.max()].min() > score[stage < stage.max() - 1].max())
+    assert is_blastocyst(truth).sum() < len(truth)
+    y = clinical["d5_fhb"].to_numpy(float)
+    p = KIDScoreLike(noise_sd_h=2.0).fit(truth, y).score(truth)
+    assert p.shape == (len(truth),) and np.all((p >= 0) & (p <= 1))
+    with pytest.raises(ValueError, match="both outcomes"):
+        KIDScoreLike().fit(truth, np.zeros(len(truth)))
+
+
+def test_report_and_json_are_self_contained(result, tmp_path):
+    text = json.dumps(_clean(result))
+    assert "NaN" not in text
+    strips = {"d5_fhb": [{"embryo_id": "C1P0000-1", "rank": 1, "prob": 0.7, "label": 1.0,
+                          "frames": np.zeros((4, 16, 16), np.uint8), "hpi": np.arange(4.0) * 20,
+                          "attribution": np.array([0.1, -0.2, 0.0, 0.3])}]}
+    page = render_report(result, strips=strips)
+    assert page.count("data:image/png;base64,") >= 3 * 2 + 1 + 4  # ROC + reliability per task, TPP, thumbnails
+    assert not re.search(r"(src|href)=['\"]https?://", page)  # nothing fetched from the network
+    assert "mean nothing clinically" in page and "Transfers per pregnancy" in page
+
+
+def test_ranking_page(cohort):
+    clinical, _, preds = cohort
+    ranked = preds.assign(patient_id=clinical["patient_id"], rank=1, source="test").head(5)
+    page = render_ranking(ranked, {ranked["embryo_id"].iloc[0]: (np.zeros((2, 8, 8), np.uint8), np.array([10.0, 20]))},
+                          {"checkpoint": "x", "input": "y", "calibration": "none", "speed": "fast", "skipped": ["bad: z"]})
+    assert "mean nothing clinically" in page and page.count("<h2>") == ranked["patient_id"].nunique()

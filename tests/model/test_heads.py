@@ -1,0 +1,93 @@
+"""Masked multi-task losses: missing labels add exactly zero loss and zero gradient."""
+
+from __future__ import annotations
+
+import math
+
+import torch
+import torch.nn.functional as F
+
+from aivf.model.heads import (
+    MultiTaskHead,
+    TaskWeighting,
+    TimeEmbedding,
+    masked_bce_per_task,
+    masked_phase_loss,
+)
+
+NAN = float("nan")
+
+
+def test_masked_bce_equals_plain_bce_on_labelled_rows():
+    logits = torch.tensor([[0.3, -1.0, 2.0], [1.5, 0.2, -0.7], [-0.4, 0.9, 0.1]])
+    labels = torch.tensor([[1.0, NAN, 0.0], [0.0, NAN, NAN], [1.0, NAN, 1.0]])
+    losses, has = masked_bce_per_task(logits, labels)
+    assert has.tolist() == [True, False, True]
+    expected0 = F.binary_cross_entropy_with_logits(logits[:, 0], labels[:, 0])
+    expected2 = F.binary_cross_entropy_with_logits(logits[[0, 2], 2], labels[[0, 2], 2])
+    torch.testing.assert_close(losses[0], expected0)
+    torch.testing.assert_close(losses[2], expected2)
+    assert losses[1].item() == 0.0
+
+
+def test_task_without_labels_has_zero_gradient_and_no_nan():
+    logits = torch.randn(4, 3, requires_grad=True)
+    labels = torch.tensor([[1.0, NAN, 0.0], [0.0, NAN, 1.0], [NAN, NAN, NAN], [1.0, NAN, NAN]])
+    for mode in ("fixed", "uncertainty"):
+        weighting = TaskWeighting(mode, [1.0, 2.0, 0.5])
+        losses, has = masked_bce_per_task(logits, labels)
+        total = weighting(losses, has)
+        grad, *rest = torch.autograd.grad(total, [logits, *weighting.parameters()])
+        assert torch.isfinite(total) and torch.isfinite(grad).all()
+        assert (grad[:, 1] == 0).all()  # the unlabelled task: exactly zero
+        assert (grad[2] == 0).all()  # the unlabelled row
+        assert (grad[0, [0, 2]] != 0).all()
+        if mode == "uncertainty":
+            assert rest[0][1] == 0 and rest[0][0] != 0  # its log-variance gets no gradient either
+
+
+def test_all_missing_batch_gives_zero_loss():
+    logits = torch.randn(2, 3, requires_grad=True)
+    losses, has = masked_bce_per_task(logits, torch.full((2, 3), NAN))
+    total = TaskWeighting("fixed", [1.0, 1.0, 1.0])(losses, has)
+    total.backward()
+    assert total.item() == 0.0 and (logits.grad == 0).all()
+
+
+def test_uncertainty_weighting_formula():
+    weighting = TaskWeighting("uncertainty", [1.0, 1.0])
+    with torch.no_grad():
+        weighting.log_vars.copy_(torch.tensor([math.log(4.0), 0.0]))
+    total = weighting(torch.tensor([2.0, 3.0]), torch.tensor([True, True]))
+    torch.testing.assert_close(total, torch.tensor(2.0 / 4 + 0.5 * math.log(4.0) + 3.0))
+
+
+def test_phase_loss_ignores_unlabelled_and_missing_keyframes():
+    logits = torch.randn(2, 3, 16, requires_grad=True)
+    labels = torch.tensor([[0, -100, 5], [-100, -100, -100]])
+    mask = torch.tensor([[True, True, False], [True, True, True]])
+    loss = masked_phase_loss(logits, labels, mask)
+    torch.testing.assert_close(loss, F.cross_entropy(logits[0, :1], labels[0, :1]))
+    empty = masked_phase_loss(logits, torch.full((2, 3), -100), None)
+    empty.backward()
+    assert empty.item() == 0.0 and (logits.grad == 0).all()
+
+
+def test_time_embedding_starts_at_zero_and_learns():
+    embed = TimeEmbedding(8)
+    hpi = torch.tensor([[10.0, 50.0, 110.0]])
+    assert (embed(hpi) == 0).all()  # a pretrained backbone sees its usual tokens at step 0
+    embed.mlp[2].weight.data.normal_()
+    out = embed(hpi)
+    assert out.shape == (1, 3, 8) and not torch.allclose(out[0, 0], out[0, 2])
+
+
+def test_covariate_fusion_variants():
+    pooled = torch.randn(4, 6)
+    cov = torch.tensor([[0.0, 1.0], [1.0, 0.0], [NAN, 1.0], [-1.0, 0.0]])
+    for fusion in ("none", "concat", "film"):
+        head = MultiTaskHead(6, 3, 2, fusion, hidden_size=5, dropout=0.0)
+        out = head(pooled, cov)
+        assert out.shape == (4, 3) and torch.isfinite(out).all()
+    concat = MultiTaskHead(6, 3, 2, "concat", hidden_size=0, dropout=0.0)
+    assert not torch.allclose(concat(pooled, cov), concat(pooled, None))  # age matters

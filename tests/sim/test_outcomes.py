@@ -1,0 +1,83 @@
+"""Clinic policies: who is transferred or biopsied, and which labels exist (realistic missingness)."""
+
+from __future__ import annotations
+
+import functools
+
+import numpy as np
+import pandas as pd
+
+from aivf.sim.calibration import population_summary
+from aivf.sim.cohort import sample_cohort
+from aivf.sim.config import SimConfig
+from aivf.sim.outcomes import transfer_sequence, transfers_per_pregnancy
+
+
+@functools.lru_cache(maxsize=1)
+def population():
+    return sample_cohort(SimConfig(num_patients=900, num_clinics=3, max_transfers=3), seed=21)
+
+
+def _frame() -> pd.DataFrame:
+    cohort = population()
+    return cohort.clinical.merge(cohort.truth, on="embryo_id")
+
+
+def test_labels_exist_only_where_a_clinic_has_them():
+    df = _frame()
+    assert set(df.policy) == {"day3", "day5", "pgta"}
+    assert (df.d3_fhb.notna() == (df.transfer_day == 3)).all()
+    assert (df.d5_fhb.notna() == (df.transfer_day == 5)).all()
+    assert (df.transferred == df.transfer_day.notna()).all()
+    assert (df.transfer_day[df.policy == "day3"].dropna() == 3).all()
+    assert (df.transfer_day[df.policy != "day3"].dropna() == 5).all()
+    # PGT-A: every blastocyst biopsied (day 6), nobody else; results true class or no_result
+    pgta = df.policy == "pgta"
+    assert (df.biopsied == (pgta & df.t_tB.le(144))).all()
+    assert (df.pgt.notna() == (df.biopsied == 1)).all()
+    got = df[df.biopsied == 1]
+    ok = (got.pgt == got.ploidy) | (got.pgt == "no_result")
+    assert ok.all()
+    assert 0.0 < (got.pgt == "no_result").mean() < 0.08
+    assert (df.pgt[pgta & (df.transferred == 1)] == "euploid").all()
+    # observed labels are the potential outcome
+    seen = df.d3_fhb.fillna(df.d5_fhb).notna()
+    assert (df.d3_fhb.fillna(df.d5_fhb)[seen] == df.fhb_potential[seen]).all()
+    # transferred day-3 embryos had >= 4 cells at 66 h; day-5 ones were blastocysts by 116 h
+    assert (df.t_t4[df.transfer_day == 3] <= 66).all()
+    assert (df.t_tB[(df.transfer_day == 5) & (df.policy == "day5")] <= 116).all()
+
+
+def test_transfers_stop_at_first_fhb_and_respect_cap():
+    df = _frame()
+    for _, group in df[df.transferred == 1].groupby("patient_id"):
+        order = group.sort_values("transfer_order")
+        assert list(order.transfer_order) == list(range(1, len(order) + 1))
+        assert len(order) <= 3
+        y = order.fhb_potential.to_numpy()
+        assert y[:-1].sum() == 0  # only the last transfer may be positive
+
+
+def test_transfer_sequence_and_tpp_hand_case():
+    patient = np.array(["a", "a", "a", "b", "b", "c"])
+    candidate = np.array([True, True, True, True, True, False])
+    score = np.array([0.1, 0.9, 0.5, 0.3, 0.2, 1.0])
+    y = np.array([1, 0, 1, 0, 0, 1])
+    order = transfer_sequence(patient, candidate, score, y, cap=None)
+    np.testing.assert_array_equal(order, [0, 1, 2, 1, 2, 0])  # a: 0.9 fails, 0.5 succeeds; b: both fail
+    out = transfers_per_pregnancy(patient, candidate, score, y)
+    assert out["transfers_per_pregnancy"] == 4 / 1  # 2 (a) + 2 (b) transfers, 1 pregnant cohort
+    assert out["cohorts"] == 2 and out["pregnant_at_first"] == 0.0
+    assert transfer_sequence(patient, candidate, score, y, cap=1).sum() == 2
+
+
+def test_orderings_transfers_per_pregnancy():
+    s = population_summary(population())
+    # calibrated near the clinics' ~1.6 (AiVF); the Bayes order never needs more than random
+    assert 1.45 < s["tpp_d5_embryologist"] < 1.9
+    assert s["tpp_d5_bayes"] <= s["tpp_d5_random"] + 0.02
+    assert s["tpp_d5_bayes"] <= s["tpp_d5_embryologist"] + 0.02
+    assert 0.45 < s["fhb_rate_usable_blastocysts"] < 0.65  # 0.55 overall
+    assert s["fhb_rate_te_A"] > s["fhb_rate_te_B"] > s["fhb_rate_te_C"]
+    assert s["fhb_rate_age_0_35"] > s["fhb_rate_age_38_41"] > s["fhb_rate_age_41_99"]
+    assert s["fhb_rate_direct_cleavage"] < 0.4 * s["fhb_rate_normal_cleavage"]  # 1.2% vs 20.2%
