@@ -67,7 +67,7 @@ def metrics_table(folder: Path) -> str:
         seen = table[f"label_{task}"].notna().to_numpy()
         y, p = table[f"label_{task}"].to_numpy()[seen], table[f"prob_{task}"].to_numpy()[seen]
         if len(np.unique(y)) < 2:
-            lines.append(f"| {meaning} | {seen.sum()} | n/a (one class only) |")
+            lines.append(f"| {meaning} | {seen.sum()} | n/a ({'no labels' if not seen.any() else 'one class only'}) |")
             continue
         auc, low, high = bootstrap_auc(y, p, [g for g, s in zip(patients, seen) if s])
         lines.append(f"| {meaning} | {seen.sum()} | {auc:.3f} [{low:.3f}, {high:.3f}] |")

@@ -38,7 +38,10 @@ class TimeEmbedding(nn.Module):
         """Args: hpi: [B, T] hours (finite). Returns: [B, T, dim]."""
         periods = torch.logspace(0, math.log10(self.max_period_h), self.num_frequencies, device=hpi.device)
         phase = hpi.unsqueeze(-1).float() * (2 * math.pi / periods)  # (B, T, F)
-        return self.mlp(torch.cat([phase.sin(), phase.cos()], dim=-1))
+        features = torch.cat([phase.sin(), phase.cos()], dim=-1)
+        # Under DeepSpeed bf16 the weights themselves are bf16 (no autocast): match them, after the
+        # float32 phase computation, which keeps hour resolution that bf16 would lose.
+        return self.mlp(features.to(self.mlp[0].weight.dtype))
 
 
 class MultiTaskHead(nn.Module):

@@ -151,6 +151,7 @@ class EmbryoModel(EmbryoPreTrainedModel):
             EmbryoModelOutput with logits [B, num_tasks], per-task losses and the total loss.
         """
         batch, frames = pixel_values.shape[:2]
+        pixel_values = pixel_values.to(self.dtype)  # a no-op except where DeepSpeed keeps bf16/fp16 weights
         if keyframe_mask is not None:
             keyframe_mask = keyframe_mask.bool()
             pixel_values = pixel_values * keyframe_mask[:, :, None, None, None].to(pixel_values.dtype)
@@ -179,7 +180,7 @@ class EmbryoModel(EmbryoPreTrainedModel):
             task_losses = {}
             loss = logits.new_zeros(())
             if labels is not None:
-                losses, has_label = masked_bce_per_task(logits, labels.to(logits.device))
+                losses, has_label = masked_bce_per_task(logits.float(), labels.to(logits.device))
                 task_losses = dict(zip(self.config.tasks, losses.unbind(0)))
                 loss = loss + self.task_weighting(losses, has_label)
             if phase_labels is not None and phase_logits is not None:

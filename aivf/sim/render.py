@@ -13,6 +13,7 @@ the work is split by how often it changes:
 
 from __future__ import annotations
 
+import dataclasses
 import math
 
 import numpy as np
@@ -26,14 +27,23 @@ from aivf.sim.render_scene import (
     Canvas,
     EmbryoLayout,
     SceneState,
+    render_stream,
 )
 from aivf.sim.types import EVENTS, EmbryoTruth
 
 STAGE = {name: index for index, name in enumerate(EVENTS)}
 # Focal planes in the order they are stored: plane 0 is the central (sharpest) one.
 PLANE_OFFSETS_UM: tuple[int, ...] = (0, -15, 15, -30, 30, -45, 45)
-DEGENERATION_DELAY_H = 18.0  # an arrested embryo starts to darken this long after its last event
-DEGENERATION_SPAN_H = 36.0  # ... and is fully degenerate this much later
+# Intra-phase progress runs over FIXED spans from the start of the phase and then holds, never scaled
+# to the next event's time (which would show that event before it happens; see docs/simulator.md).
+PN_GROW_H = 2.0  # pronuclei grow to full visibility this long after tPNa (they vanish at tPNf)
+CELLS_9_SPAN_H = 9.0  # 9 -> 12 -> 16 cells within the t9+ phase (thirds of this span)
+COMPACTION_SPAN_H = 4.0  # the morula compacts over this long after tM
+CAVITY_SPAN_H = 6.0  # the blastocoel grows over this long after tSB, then holds until tB
+EXPANSION_TB_SPAN_H = 8.0  # slight expansion over this long after tB
+EXPANSION_TEB_SPAN_H = 12.0  # full expansion over this long after tEB
+HATCHING_SPAN_H = 10.0  # the hatching blastocyst herniates over this long after tHB
+DEGENERATION_SPAN_H = 36.0  # a visibly arrested embryo is fully degenerate this long after it starts
 
 
 def frame_times(truth: EmbryoTruth, imaging: ImagingConfig) -> np.ndarray:
@@ -50,53 +60,55 @@ def frame_times(truth: EmbryoTruth, imaging: ImagingConfig) -> np.ndarray:
     return np.round(step * (1 + np.arange(count)), 4)
 
 
-def _progress(hpi: float, start: float, end: float | None, default_h: float, steps: int) -> float:
-    """Quantised fraction (0..1, in ``steps`` levels) of the way from ``start`` to ``end``."""
-    span = (end - start) if end is not None and end > start else default_h
-    return min(math.floor(steps * (hpi - start) / span) / steps, 1.0)
+def _progress(hpi: float, start: float, span_h: float, steps: int) -> float:
+    """Quantised fraction (0..1, in ``steps`` levels) of a fixed ``span_h`` elapsed since ``start``; holds at 1."""
+    return min(math.floor(steps * max(hpi - start, 0.0) / span_h) / steps, 1.0)
 
 
 def scene_state(truth: EmbryoTruth, hpi: float) -> SceneState:
-    """The quantised visible state of an embryo at ``hpi`` (developmental stage from ``truth.events``)."""
-    ev = truth.events
+    """The quantised visible state of an embryo at ``hpi``.
+
+    It depends only on what the exact Bayes truth (``aivf.sim.bayes``) conditions on at a cutoff
+    C = ``hpi``: the event times <= hpi (progress within a phase is a function of the time since the
+    phase began, over fixed spans, so the pending event's time never shows), the fragmentation and
+    grades (drawn by the layout, visible from t2 and tB), and visible arrest: degeneration from
+    ``truth.extras["degeneration_start_hpi"]`` (the model's ``t_arrest_visible``; absent for embryos
+    whose arrest never shows). Hidden variables (ploidy, quality, future events, whether and where the
+    embryo arrests) are not read: an arrested embryo looks like one whose next event is still pending.
+    """
+    ev = {name: t for name, t in truth.events.items() if t <= hpi}  # only the past is visible
     stage = truth.stage_at(hpi)
     state = SceneState(polar_bodies=2 if stage >= 0 else 1, show_fragments=stage >= STAGE["t2"])
-    last = max(ev.values()) if ev else None
-    # An embryo that arrests before the blastocyst stage stops changing, then slowly degenerates.
-    stalled = truth.arrested and stage < STAGE["tB"]
     if stage == STAGE["tPNa"]:
-        fade = 1.0 if "tPNf" not in ev else min(max((ev["tPNf"] - hpi) / 1.5, 0.0), 1.0)
-        state.pn_level = math.ceil(fade * 3) / 3
+        state.pn_level = max(_progress(hpi, ev["tPNa"], PN_GROW_H, 3), 1 / 3)
     if STAGE["t2"] <= stage <= STAGE["t8"]:
         state.cells = stage - STAGE["t2"] + 2
     elif stage == STAGE["t9+"]:
-        frac = 0.0 if stalled else _progress(hpi, ev["t9+"], ev.get("tM"), 10.0, 3)
-        state.cells = (9, 12, 16)[min(int(frac * 3), 2)]
+        state.cells = (9, 12, 16)[min(int(3 * _progress(hpi, ev["t9+"], CELLS_9_SPAN_H, 3)), 2)]
     elif stage >= STAGE["tM"]:
         state.cells = 16
-        state.compaction = 1.0 if stage > STAGE["tM"] else max(_progress(hpi, ev["tM"], ev["tM"] + 4, 4, 3), 1 / 3)
+        state.compaction = 1.0 if stage > STAGE["tM"] else max(_progress(hpi, ev["tM"], COMPACTION_SPAN_H, 3), 1 / 3)
     if stage == STAGE["tSB"]:
-        frac = 0.0 if stalled else _progress(hpi, ev["tSB"], ev.get("tB"), 6.0, 4)
+        frac = _progress(hpi, ev["tSB"], CAVITY_SPAN_H, 4)
         state.cavity = (1 + round(frac * 4)) / 6  # 1/6 .. 5/6: never a full blastocyst before tB
     elif stage >= STAGE["tB"]:
         state.cavity = 1.0
         if stage == STAGE["tB"]:
-            state.expansion = 0.35 * min(_progress(hpi, ev["tB"], ev.get("tEB"), 8.0, 4), 0.75)
+            state.expansion = 0.25 * _progress(hpi, ev["tB"], EXPANSION_TB_SPAN_H, 4)
         elif stage == STAGE["tEB"]:
-            state.expansion = 0.35 + 0.65 * _progress(hpi, ev["tEB"], ev.get("tHB"), 14.0, 4)
+            state.expansion = 0.35 + 0.65 * _progress(hpi, ev["tEB"], EXPANSION_TEB_SPAN_H, 4)
         else:
             state.expansion = 1.0
-            state.hatching = max(_progress(hpi, ev["tHB"], ev["tHB"] + 10, 10, 5), 0.2)
-    if stalled and last is not None:
-        start = truth.extras.get("degeneration_start_hpi", last + DEGENERATION_DELAY_H)
-        if hpi > start:
-            state.degeneration = min(math.ceil(4 * (hpi - start) / DEGENERATION_SPAN_H) / 4, 1.0)
+            state.hatching = max(_progress(hpi, ev["tHB"], HATCHING_SPAN_H, 5), 0.2)
+    start = truth.extras.get("degeneration_start_hpi")
+    if start is not None and hpi >= start:  # visible from the model's time on (bayes: t_vis <= C)
+        state.degeneration = min((math.floor(4 * (hpi - start) / DEGENERATION_SPAN_H) + 1) / 4, 1.0)
     return state
 
 
 def compose(state: SceneState, layout: EmbryoLayout, canvas: Canvas) -> None:
     """Draw one state's height, tissue and absorption maps onto an empty ``canvas``."""
-    blast_r = 0.18 * (1 + 0.3 * state.expansion)  # blastocyst radius grows as it expands
+    blast_r = 0.2 * (1 + 0.25 * state.expansion)  # blastocyst radius grows as it expands
     zona_in = max(ZONA_OUTER - ZONA_WIDTH, blast_r + 0.004)
     # The zona keeps its volume while it stretches, so it thins as the blastocyst expands.
     zona_w = max(ZONA_WIDTH * ((ZONA_OUTER - ZONA_WIDTH) / zona_in) ** 2, 0.008)
@@ -130,7 +142,7 @@ def _cleavage(state: SceneState, layout: EmbryoLayout, canvas: Canvas) -> None:
         return
     cells = layout.layouts[state.cells]
     for i, (x, y, r) in enumerate(cells):
-        canvas.dome(x, y, r, 0.6 * layout.cell_heights[i], add=True)
+        canvas.dome(x, y, r, 0.6 * layout.cell_heights[i], dark=0.08, add=True)
     if state.cells <= 8:  # interphase nuclei are faintly visible in large blastomeres
         for x, y, r in cells:
             canvas.pit(x, y, 0.22 * r, 0.06, smooth=0.4)
@@ -148,15 +160,18 @@ def _morula(state: SceneState, layout: EmbryoLayout, canvas: Canvas) -> None:
         cav_r = mass_r * (0.25 + 0.6 * state.cavity)
         angle = layout.icm_angle + math.pi
         off = (mass_r - cav_r) * 0.8
-        inside = np.hypot(canvas.r * np.cos(canvas.theta) - off * math.cos(angle),
-                          canvas.r * np.sin(canvas.theta) - off * math.sin(angle)) < cav_r
-        canvas.height[inside] = 0.55
-        canvas.tissue[inside] = 0.0
+        dist = np.hypot(canvas.r * np.cos(canvas.theta) - off * math.cos(angle),
+                        canvas.r * np.sin(canvas.theta) - off * math.sin(angle))
+        fluid = np.clip((cav_r - dist) / (0.35 * cav_r), 0, 1)  # soft rim: cells thin out towards it
+        canvas.height *= 1 - 0.6 * fluid
+        canvas.tissue *= 1 - 0.8 * fluid
 
 
 def _blastocyst(state: SceneState, layout: EmbryoLayout, canvas: Canvas, blast_r: float, zona_out: float) -> None:
     te_thick = 0.02
-    canvas.dome(0.0, 0.0, blast_r - 0.5 * te_thick, 0.35, tissue=0.25)  # the fluid-filled cavity
+    canvas.dome(0.0, 0.0, blast_r - 0.5 * te_thick, 0.35, tissue=0.45)  # cavity, seen through TE above/below
+    for ux, uy, size in layout.mural:  # unit-disk positions scaled to the blastocyst
+        canvas.dome(ux * blast_r, uy * blast_r, 0.17 * blast_r * size, 0.12, add=True)
     centres = [(0.0, 0.0, blast_r)]
     if state.hatching > 0:  # a herniating sphere of trophectoderm outside the zona
         hatched_r = blast_r * (0.35 + 0.55 * state.hatching)
@@ -169,58 +184,72 @@ def _blastocyst(state: SceneState, layout: EmbryoLayout, canvas: Canvas, blast_r
         for angle, jitter, size in layout.te[:: max(len(layout.te) // count, 1)]:
             r = radius - 0.5 * te_thick + jitter * te_thick
             length = math.pi * radius / count * size
-            canvas.dome(cx + r * math.cos(angle), cy + r * math.sin(angle), te_thick * 0.6, 0.3,
+            canvas.dome(cx + r * math.cos(angle), cy + r * math.sin(angle), te_thick * 0.6, 0.5,
                         tissue=0.7, aspect=length / (te_thick * 0.6), angle=angle + math.pi / 2, add=True)
     icm_r = blast_r - te_thick - 0.045
     ix, iy = icm_r * math.cos(layout.icm_angle), icm_r * math.sin(layout.icm_angle)
     for x, y, r in layout.icm:
-        canvas.dome(ix + x, iy + y, r, 0.45, dark=0.1, add=True)
+        canvas.dome(ix + x, iy + y, r, 0.5, tissue=1.0, dark=0.15, add=True)
 
 
 class EmbryoRenderer:
-    """Renders one embryo's frames for one clinic's imaging; all randomness comes from ``render_seed``."""
+    """Renders one embryo's frames for one clinic's imaging; all randomness comes from ``render_seed``.
+
+    Each random component has its own stream (``render_stream``), and the per-frame randomness (drift,
+    noise offsets, lamp flicker) is drawn for the clinic's full recording (``imaging.end_hpi``) and
+    cut to this embryo's, so a frame at a given time looks the same whatever the recording's length
+    (a day-3 transfer ends it early) and whatever is hidden or still to come.
+    """
 
     def __init__(self, truth: EmbryoTruth, imaging: ImagingConfig):
         if imaging.focal_planes < 1 or imaging.focal_planes > len(PLANE_OFFSETS_UM):
             raise ValueError(f"imaging.focal_planes must be 1..7, got {imaging.focal_planes}")
         self.truth, self.imaging = truth, imaging
-        self.rng = np.random.default_rng([int(truth.render_seed) & 0xFFFFFFFF, 7])
+        seed = truth.render_seed
         self.size = int(imaging.image_size)
         self.times = frame_times(truth, imaging)
-        self.drift = self._drift_path(self.times)
-        self.margin = int(np.abs(self.drift).max()) + 2
+        full = frame_times(dataclasses.replace(truth, recording_end_hpi=imaging.end_hpi), imaging)  # a superset
+        drift = self._drift_path(full, render_stream(seed, "drift"))
+        self.drift = drift[: len(self.times)]
+        self.margin = int(np.abs(drift).max()) + 2
         self.canvas_size = self.size + 2 * self.margin
-        self.layout = EmbryoLayout(self.rng, truth.fragmentation, truth.icm_grade, truth.te_grade)
-        jitter = self.rng.normal(0, 0.012 * self.size, 2)
+        self.layout = EmbryoLayout(seed, truth.fragmentation, truth.icm_grade, truth.te_grade)
+        rng = render_stream(seed, "optics")
+        jitter = rng.normal(0, 0.012 * self.size, 2)
         self.centre = (self.canvas_size / 2 + jitter[0], self.canvas_size / 2 + jitter[1])
-        self.light = self.rng.uniform(0.6, 0.9)  # Hoffman shading direction, radians
-        self.background = self._background()
-        self.texture = self._texture(0.6)
-        self.coarse = self._texture(2.0)
-        self.noise = (self.rng.standard_normal((2 * self.size, 2 * self.size)) * imaging.noise_sd).astype(np.float32)
+        self.light = rng.uniform(0.6, 0.9)  # Hoffman shading direction, radians
+        self.background = self._background(render_stream(seed, "background"))
+        self.texture = self._texture(0.6, render_stream(seed, "texture"))
+        self.coarse = self._texture(2.0, render_stream(seed, "coarse"))
+        rng = render_stream(seed, "noise")
+        self.noise = (rng.standard_normal((2 * self.size, 2 * self.size)) * imaging.noise_sd).astype(np.float32)
+        # per recorded frame: where in the noise bank its noise comes from, and the lamp flicker
+        self.offsets = render_stream(seed, "offsets").integers(0, self.size, size=(len(full), 2))[: len(self.times)]
+        flicker = render_stream(seed, "flicker").normal(0, 0.25 * imaging.noise_sd, size=len(full))
+        self.flicker = flicker[: len(self.times)].astype(np.float32)
         self._cache: dict[tuple, np.ndarray] = {}
 
-    def _drift_path(self, times: np.ndarray) -> np.ndarray:
+    def _drift_path(self, times: np.ndarray, rng: np.random.Generator) -> np.ndarray:
         """Integer (dy, dx) offsets per frame: slow linear creep plus a small random walk. (T, 2)."""
         speed = self.imaging.drift_px_per_day / 24.0
-        angle = self.rng.uniform(0, 2 * math.pi)
-        steps = self.rng.normal(0, 0.15 * math.sqrt(max(self.imaging.frame_interval_h, 1e-3)), (len(times), 2))
+        angle = rng.uniform(0, 2 * math.pi)
+        steps = rng.normal(0, 0.15 * math.sqrt(max(self.imaging.frame_interval_h, 1e-3)), (len(times), 2))
         walk = np.cumsum(steps, axis=0) * (speed > 0)
         path = speed * times[:, None] * np.array([math.sin(angle), math.cos(angle)]) + walk
         return np.round(path - path[0]).astype(int)
 
-    def _texture(self, sigma: float) -> np.ndarray:
-        field = gaussian_filter(self.rng.standard_normal((self.canvas_size,) * 2).astype(np.float32), sigma)
+    def _texture(self, sigma: float, rng: np.random.Generator) -> np.ndarray:
+        field = gaussian_filter(rng.standard_normal((self.canvas_size,) * 2).astype(np.float32), sigma)
         return field / (field.std() + 1e-6)
 
-    def _background(self) -> np.ndarray:
+    def _background(self, rng: np.random.Generator) -> np.ndarray:
         """The static well: dark surround with ring artefacts, bright rim, grey slope, darker bottom."""
         n, s = self.canvas_size, self.size
         yy, xx = np.mgrid[0:n, 0:n].astype(np.float32)
-        wx, wy = self.centre[0] + self.rng.normal(0, 0.015 * s), self.centre[1] + self.rng.normal(0, 0.015 * s)
+        wx, wy = self.centre[0] + rng.normal(0, 0.015 * s), self.centre[1] + rng.normal(0, 0.015 * s)
         r = np.hypot(xx - wx, yy - wy) / s
         theta = np.arctan2(yy - wy, xx - wx)
-        rim_r = self.rng.uniform(0.44, 0.47)
+        rim_r = rng.uniform(0.44, 0.47)
         inner = 76.0 - 14.0 / (1 + np.exp((r - 0.275) / 0.008))  # darker flat bottom of the micro-well
         rim = 120.0 * np.exp(-0.5 * ((r - rim_r) / 0.016) ** 2) * (0.55 + 0.45 * np.cos(theta + 2.2))
         outside = 1 / (1 + np.exp((r - rim_r - 0.01) / 0.006))
@@ -228,7 +257,7 @@ class EmbryoRenderer:
         bg = inner * outside + rings * (1 - outside) + rim
         # The field darkens towards the bottom of the frame (uneven illumination).
         fall = np.clip(((yy - self.centre[1]) / s - 0.1) / 0.4, 0, 1) ** 1.5
-        return (bg * (1 - 0.45 * fall)).astype(np.float32)
+        return (bg * (1 - 0.6 * fall)).astype(np.float32)
 
     def _state_planes(self, state: SceneState) -> np.ndarray:
         """Exposed float32 planes (P, C, C) for one visible state; cached."""
@@ -241,10 +270,10 @@ class EmbryoRenderer:
         height = gaussian_filter(canvas.height, 0.6 * scale) * (38.0 * 256.0 / self.size)
         dy, dx = math.sin(self.light), math.cos(self.light)
         grad_y, grad_x = np.gradient(height)
-        relief = (grad_x * dx + grad_y * dy) * scale * 6.0
+        relief = (grad_x * dx + grad_y * dy) * scale * 12.0
         d = state.degeneration
         texture = (1 - d) * self.texture + d * 1.6 * self.coarse
-        image = (self.background + relief + 5.0 * canvas.tissue * texture - 55.0 * canvas.dark
+        image = (self.background + relief + 8.0 * canvas.tissue * texture - 55.0 * canvas.dark
                  + 6.0 * canvas.tissue)
         planes = []
         for p in range(self.imaging.focal_planes):
@@ -263,23 +292,21 @@ class EmbryoRenderer:
             uint8 (T, P, H, W), P = ``imaging.focal_planes``, H = W = ``imaging.image_size``.
         """
         if times is None:
-            times, drift = self.times, self.drift
-        else:  # arbitrary times (contact sheet): use the drift of the nearest recorded frame
+            times, frame = self.times, np.arange(len(self.times))
+        else:  # arbitrary times (contact sheet): the drift and noise of the nearest recorded frame
             times = np.asarray(times, dtype=np.float64)
-            nearest = np.clip(np.searchsorted(self.times, times), 0, len(self.times) - 1)
-            drift = self.drift[nearest]
+            frame = np.abs(times[:, None] - self.times[None, :]).argmin(axis=1)
+        drift, offsets, flicker = self.drift[frame], self.offsets[frame], self.flicker[frame]
         s, m = self.size, self.margin
         out = np.empty((len(times), self.imaging.focal_planes, s, s), np.uint8)
-        offsets = self.rng.integers(0, s, size=(len(times), 2))
-        flicker = self.rng.normal(0, 0.8, size=len(times)).astype(np.float32)
         for t, hpi in enumerate(times):
             planes = self._state_planes(scene_state(self.truth, float(hpi)))
             y0, x0 = m + drift[t, 0], m + drift[t, 1]
             oy, ox = offsets[t]
             noise = self.noise[oy:oy + s, ox:ox + s] + flicker[t]
-            frame = planes[:, y0:y0 + s, x0:x0 + s] + noise
-            np.clip(frame, 0, 255, out=frame)
-            out[t] = frame
+            image = planes[:, y0:y0 + s, x0:x0 + s] + noise
+            np.clip(image, 0, 255, out=image)
+            out[t] = image
         return out
 
 

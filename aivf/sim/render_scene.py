@@ -11,14 +11,15 @@ trophectoderm positions) is drawn once per embryo from its ``render_seed``.
 from __future__ import annotations
 
 import math
+import zlib
 from dataclasses import dataclass
 
 import numpy as np
 
 # Sizes as fractions of the frame side, measured on the real 500-px Gomez frames.
-ZONA_OUTER = 0.215  # outer radius of the zona pellucida
-ZONA_WIDTH = 0.03  # thickness of the zona
-CYTO_RADIUS = 0.175  # radius of the zygote's cytoplasm (the perivitelline space lies outside it)
+ZONA_OUTER = 0.24  # outer radius of the zona pellucida
+ZONA_WIDTH = 0.032  # thickness of the zona
+CYTO_RADIUS = 0.195  # radius of the zygote's cytoplasm (the perivitelline space lies outside it)
 MAX_CELLS = 16  # cells drawn individually (9+ stage and the morula use up to this many)
 
 
@@ -27,13 +28,13 @@ class SceneState:
     """What the embryo looks like at one moment, quantised so that few distinct states exist."""
 
     polar_bodies: int = 1  # 1 before tPB2, 2 after
-    pn_level: float = 0.0  # pronuclei visibility 0..1 (appear at tPNa, fade towards tPNf)
+    pn_level: float = 0.0  # pronuclei visibility 0..1 (grow in after tPNa, gone at tPNf)
     cells: int = 1  # blastomeres drawn (1..MAX_CELLS)
     compaction: float = 0.0  # 0..1, morula compaction (cell borders fade, mass shrinks)
-    cavity: float = 0.0  # 0..1, blastocoel fraction of the inner volume (tSB -> tB)
-    expansion: float = 0.0  # 0..1, blastocyst expansion beyond the zygote size (tB -> tEB -> hatching)
+    cavity: float = 0.0  # 0..1, blastocoel fraction of the inner volume (grows after tSB, 1 from tB)
+    expansion: float = 0.0  # 0..1, blastocyst expansion beyond the zygote size (grows after tB and tEB)
     hatching: float = 0.0  # 0..1, share of the blastocyst outside the zona
-    degeneration: float = 0.0  # 0..1, arrested embryo darkening and losing its borders
+    degeneration: float = 0.0  # 0..1, visibly arrested embryo darkening and losing its borders
     show_fragments: bool = False  # fragments are visible from the first cleavage on
 
     def key(self) -> tuple:
@@ -43,33 +44,54 @@ class SceneState:
                 round(self.degeneration, 3), self.show_fragments)
 
 
-class EmbryoLayout:
-    """Per-embryo random geometry, drawn once: cleavage pattern, fragments, TE/ICM cells, PN."""
+def render_stream(seed: int, part: str) -> np.random.Generator:
+    """An independent random stream for one visual component of an embryo, derived from its ``render_seed``.
 
-    def __init__(self, rng: np.random.Generator, fragmentation: float, icm_grade: str | None,
-                 te_grade: str | None):
-        self.rng = rng
+    Every component (cleavage layout, fragments, trophectoderm, textures, noise, drift, ...) draws from
+    its own stream, so how many numbers one component draws (e.g. more fragments for a more fragmented
+    embryo, more TE cells for grade A) never shifts what another draws: the frames before t2 do not
+    depend on the fragmentation, those before tB not on the grades or on whether tB is ever reached.
+    """
+    return np.random.default_rng([int(seed) & 0xFFFFFFFF, 7, zlib.crc32(part.encode())])
+
+
+class EmbryoLayout:
+    """Per-embryo random geometry, drawn once: cleavage pattern, fragments, TE/ICM cells, PN.
+
+    Args:
+        seed: the embryo's ``render_seed`` (all randomness comes from it, one stream per component).
+        fragmentation: cytoplasm fraction lost to fragments (drawn only from t2 on).
+        icm_grade, te_grade: A/B/C, or None (drawn only once tB is reached).
+    """
+
+    def __init__(self, seed: int, fragmentation: float, icm_grade: str | None, te_grade: str | None):
+        self.seed = int(seed)
         self.fragmentation = float(np.clip(fragmentation, 0.0, 0.6))
         # Fragments take their cytoplasm from the blastomeres, which shrink accordingly.
         self.cell_scale = (1.0 - self.fragmentation) ** (1.0 / 3.0)
-        self.layouts = self._cleavage_layouts()
-        self.fragments = self._fragments()
-        self.te = self._trophectoderm(te_grade)
+        self.layouts = self._cleavage_layouts(render_stream(seed, "cleavage"))
+        self.fragments = self._fragments(render_stream(seed, "fragments"))
+        self.te = self._trophectoderm(render_stream(seed, "trophectoderm"), te_grade)
+        self.icm = self._icm(render_stream(seed, "icm"), icm_grade)
+        self.pn = self._pronuclei(render_stream(seed, "pronuclei"))
+        rng = render_stream(seed, "shape")
         self.icm_angle = rng.uniform(0, 2 * math.pi)
-        self.icm = self._icm(icm_grade)
-        self.pn = self._pronuclei()
         self.pb_angles = rng.uniform(0, 2 * math.pi) + np.array([0.0, rng.uniform(0.3, 0.9)])
         self.hatch_angle = rng.uniform(0, 2 * math.pi)
+        # Trophectoderm cells seen face-on over the cavity: the blastocyst's cobblestone look.
+        side = np.arange(-0.9, 0.95, 0.3)
+        grid = np.array([(x + 0.15 * (k % 2), y) for k, y in enumerate(side) for x in side])
+        grid = grid[np.hypot(grid[:, 0], grid[:, 1]) < 0.9]
+        self.mural = np.column_stack([grid + rng.normal(0, 0.05, grid.shape), rng.uniform(0.8, 1.2, len(grid))])
         self.cell_heights = rng.uniform(0.85, 1.15, size=MAX_CELLS + 1)
 
-    def _cleavage_layouts(self) -> dict[int, np.ndarray]:
+    def _cleavage_layouts(self, rng: np.random.Generator) -> dict[int, np.ndarray]:
         """Cell (x, y, radius) for 1..MAX_CELLS cells; each count derives from the previous by one division.
 
         The largest (oldest) cell divides first, so uneven stages (3, 5-7 cells) show cells of two
         sizes as in real embryos. Positions are relaxed so cells pack inside the zona; in 2-D
         projection packed spheres overlap, hence the 0.8 overlap allowance.
         """
-        rng = self.rng
         pos = np.zeros((1, 2))
         vol = np.ones(1)
         layouts = {1: np.array([[0.0, 0.0, CYTO_RADIUS * self.cell_scale]])}
@@ -84,49 +106,50 @@ class EmbryoLayout:
             vol[i] /= 2
             vol = np.append(vol, vol[i])
             radii = CYTO_RADIUS * self.cell_scale * vol ** (1 / 3)
-            for _ in range(60):  # push overlapping cells apart, pull escaping cells back in
+            eye = np.eye(n)
+            target = 0.8 * (radii[:, None] + radii[None, :])
+            for _ in range(30):  # push overlapping cells apart, pull escaping cells back in
                 delta = pos[:, None, :] - pos[None, :, :]
-                dist = np.sqrt((delta ** 2).sum(-1)) + np.eye(n)
-                target = 0.8 * (radii[:, None] + radii[None, :])
-                push = np.clip(target - dist, 0, None) * (1 - np.eye(n))
-                pos += 0.25 * (delta / dist[..., None] * push[..., None]).sum(1)
-                norm = np.sqrt((pos ** 2).sum(1))
-                excess = np.clip(norm + 0.85 * radii - limit, 0, None)
+                dist = np.sqrt(np.einsum("ijk,ijk->ij", delta, delta)) + eye
+                push = np.maximum(target - dist, 0) * (1 - eye) / dist
+                pos += 0.35 * np.einsum("ijk,ij->ik", delta, push)
+                norm = np.sqrt(np.einsum("ij,ij->i", pos, pos))
+                excess = np.maximum(norm + 0.85 * radii - limit, 0)
                 pos -= pos / np.maximum(norm, 1e-9)[:, None] * excess[:, None]
             layouts[n] = np.column_stack([pos, radii])
         return layouts
 
-    def _fragments(self) -> np.ndarray:
+    def _fragments(self, rng: np.random.Generator) -> np.ndarray:
         """(x, y, radius) of cytoplasmic fragments; their number grows with the fragmentation share."""
-        count = int(round(self.fragmentation * 70 + self.rng.uniform(0, 1) * self.fragmentation * 10))
-        angle = self.rng.uniform(0, 2 * math.pi, count)
-        radius = CYTO_RADIUS * np.sqrt(self.rng.uniform(0.2, 1.0, count))
-        size = self.rng.uniform(0.006, 0.018, count)
+        count = int(round(self.fragmentation * 70 + rng.uniform(0, 1) * self.fragmentation * 10))
+        angle = rng.uniform(0, 2 * math.pi, count)
+        radius = CYTO_RADIUS * np.sqrt(rng.uniform(0.2, 1.0, count))
+        size = rng.uniform(0.006, 0.018, count)
         return np.column_stack([radius * np.cos(angle), radius * np.sin(angle), size])
 
-    def _trophectoderm(self, grade: str | None) -> np.ndarray:
+    def _trophectoderm(self, rng: np.random.Generator, grade: str | None) -> np.ndarray:
         """(angle, radial jitter, size) of trophectoderm cells: many even cells (A) to few ragged ones (C)."""
         count = {"A": 30, "B": 20, "C": 11}.get(grade or "B", 20)
-        angles = np.sort((np.arange(count) + self.rng.uniform(-0.25, 0.25, count)) * 2 * math.pi / count)
+        angles = np.sort((np.arange(count) + rng.uniform(-0.25, 0.25, count)) * 2 * math.pi / count)
         jitter = {"A": 0.05, "B": 0.12, "C": 0.25}.get(grade or "B", 0.12)
-        sizes = self.rng.uniform(1 - jitter, 1 + jitter, count)
-        return np.column_stack([angles, self.rng.normal(0, jitter * 0.3, count), sizes])
+        sizes = rng.uniform(1 - jitter, 1 + jitter, count)
+        return np.column_stack([angles, rng.normal(0, jitter * 0.3, count), sizes])
 
-    def _icm(self, grade: str | None) -> np.ndarray:
+    def _icm(self, rng: np.random.Generator, grade: str | None) -> np.ndarray:
         """(x, y, radius) of ICM cells relative to the ICM centre: a tight large clump (A) to a few loose cells (C)."""
         count, spread = {"A": (20, 0.05), "B": (11, 0.05), "C": (5, 0.06)}.get(grade or "B", (11, 0.05))
-        angle = self.rng.uniform(0, 2 * math.pi, count)
-        radius = spread * np.sqrt(self.rng.uniform(0, 1, count))
-        size = self.rng.uniform(0.016, 0.024, count)
+        angle = rng.uniform(0, 2 * math.pi, count)
+        radius = spread * np.sqrt(rng.uniform(0, 1, count))
+        size = rng.uniform(0.016, 0.024, count)
         return np.column_stack([radius * np.cos(angle), radius * np.sin(angle), size])
 
-    def _pronuclei(self) -> np.ndarray:
+    def _pronuclei(self, rng: np.random.Generator) -> np.ndarray:
         """(x, y, radius) of the two pronuclei, touching near the centre."""
-        angle = self.rng.uniform(0, math.pi)
-        centre = self.rng.normal(0, 0.01, 2)
-        r = 0.03
+        angle = rng.uniform(0, math.pi)
+        centre = rng.normal(0, 0.01, 2)
+        r = 0.035
         d = np.array([math.cos(angle), math.sin(angle)]) * r * 0.95
-        return np.array([[*(centre + d), r], [*(centre - d), r * self.rng.uniform(0.85, 1.0)]])
+        return np.array([[*(centre + d), r], [*(centre - d), r * rng.uniform(0.85, 1.0)]])
 
 
 class Canvas:

@@ -77,8 +77,13 @@ def render_all(tasks: list[RenderTask], workers: int, progress: bool = True) -> 
             results[result[0]] = result
             bar.update()
     else:
-        # spawn: safe whatever threads the parent runs (torch, tqdm); start-up costs about a second.
-        with multiprocessing.get_context("spawn").Pool(workers) as pool:
+        # forkserver (spawn where it is missing): safe whatever threads the parent runs (torch, tqdm),
+        # and with the preload the heavy imports happen once, not in every worker.
+        methods = multiprocessing.get_all_start_methods()
+        context = multiprocessing.get_context("forkserver" if "forkserver" in methods else "spawn")
+        if "forkserver" in methods:
+            context.set_forkserver_preload(["aivf.sim.simulate"])
+        with context.Pool(workers) as pool:
             for result in pool.imap_unordered(render_and_write, tasks, chunksize=1):
                 results[result[0]] = result
                 bar.update()

@@ -79,7 +79,7 @@ def save_checkpoint(folder: Path, accelerator, model, optimizer, scheduler, ema,
     Args:
         folder: final checkpoint folder, e.g. ``<run>/checkpoints/step-0000120``.
         accelerator: the run's ``Accelerator``.
-        model, optimizer, scheduler: as returned by ``accelerator.prepare``.
+        model, optimizer: as returned by ``accelerator.prepare``; scheduler: the loop's WarmupCosine.
         ema: an :class:`aivf.train.ema.EMA` or None.
         state: JSON-able loop position (step, epoch, batches_in_epoch, best, ...).
 
@@ -100,9 +100,10 @@ def save_checkpoint(folder: Path, accelerator, model, optimizer, scheduler, ema,
                   tmp / "model.safetensors")
         opt_tensors, opt_meta = _optimizer_to_flat(optimizer.optimizer.state_dict())
         save_file(opt_tensors, tmp / "optimizer.safetensors", metadata=opt_meta)
+    if accelerator.is_main_process:
         (tmp / "scheduler.json").write_text(json.dumps(scheduler.state_dict()))
-    if ema is not None and accelerator.is_main_process:
-        save_file(ema.state_dict(), tmp / "ema.safetensors")
+        if ema is not None:
+            save_file(ema.state_dict(), tmp / "ema.safetensors")
     tensors, meta = rng_state()
     save_file(tensors, tmp / f"rng-{accelerator.process_index}.safetensors", metadata={"meta": json.dumps(meta)})
     accelerator.wait_for_everyone()
@@ -127,7 +128,7 @@ def load_checkpoint(folder: Path, accelerator, model, optimizer, scheduler, ema)
         with safe_open(folder / "optimizer.safetensors", "pt") as f:
             opt_meta = f.metadata()
         optimizer.optimizer.load_state_dict(_optimizer_from_flat(load_file(folder / "optimizer.safetensors"), opt_meta))
-        scheduler.load_state_dict(json.loads((folder / "scheduler.json").read_text()))
+    scheduler.load_state_dict(json.loads((folder / "scheduler.json").read_text()))  # after the optimizer: sets lr
     if ema is not None:
         ema.load_state_dict(load_file(folder / "ema.safetensors"))
     rng_file = folder / f"rng-{accelerator.process_index}.safetensors"

@@ -101,6 +101,38 @@ def warmup_cosine(warmup_steps: int, max_steps: int, min_lr_ratio: float):
     return factor
 
 
+class WarmupCosine:
+    """Sets every group's lr to ``base_lr x factor(step)`` on the optimizer that really steps.
+
+    Not a torch LambdaLR on our AdamW: under ZeRO offload accelerate swaps in DeepSpeedCPUAdam (not a
+    torch Optimizer), and a scheduler holding our original AdamW would silently stop changing the LR.
+    Same values as LambdaLR: factor(0) before the first step, factor(n) after n steps.
+    """
+
+    def __init__(self, optimizer, factor):
+        self.optimizer, self.factor, self.step_count = optimizer, factor, 0
+        self.base_lrs = [group["lr"] for group in optimizer.param_groups]
+        self._apply()
+
+    def _apply(self) -> None:
+        for group, base in zip(self.optimizer.param_groups, self.base_lrs):
+            group["lr"] = base * self.factor(self.step_count)
+
+    def step(self) -> None:
+        self.step_count += 1
+        self._apply()
+
+    def get_last_lr(self) -> list[float]:
+        return [group["lr"] for group in self.optimizer.param_groups]
+
+    def state_dict(self) -> dict:
+        return {"step_count": self.step_count, "base_lrs": self.base_lrs}
+
+    def load_state_dict(self, state: dict) -> None:
+        self.step_count, self.base_lrs = state["step_count"], state["base_lrs"]
+        self._apply()
+
+
 def train_step(model, batch: dict, optimizer, accelerator: Accelerator, grad_clip: float):
     """One micro-batch: forward, backward, and on the last micro-batch of a window clip + step.
 
@@ -130,12 +162,26 @@ def evaluate(model, batches, accelerator: Accelerator, tasks: tuple[str, ...] = 
     from sklearn.metrics import roc_auc_score
 
     model.eval()
+    plugin = accelerator.state.deepspeed_plugin
+    lockstep = plugin is not None and plugin.zero_stage == 3  # every forward gathers weights from all ranks
     local: list[tuple[list, np.ndarray, np.ndarray]] = []
-    for batch in batches:
-        batch = send_to_device(batch, accelerator.device)
-        logits = model(**{k: batch[k] for k in MODEL_INPUTS if k in batch and k != "labels"}).logits
-        ids = batch.get("embryo_id", [""] * len(logits))
-        local.append((list(ids), logits.float().cpu().numpy(), batch["labels"].float().cpu().numpy()))
+    stream, last = iter(batches), None
+    while True:
+        batch = next(stream, None)
+        if lockstep:  # ranks with fewer batches repeat their last one (output dropped) until all are done
+            more = accelerator.reduce(torch.tensor([float(batch is not None)], device=accelerator.device), "sum")
+            if more.item() == 0:
+                break
+            if batch is None and last is None:
+                raise RuntimeError("ZeRO-3 evaluation: this rank got no validation batch; use fewer processes")
+        elif batch is None:
+            break
+        inputs = send_to_device(batch if batch is not None else last, accelerator.device)
+        logits = model(**{k: inputs[k] for k in MODEL_INPUTS if k in inputs and k != "labels"}).logits
+        if batch is not None:
+            last = batch
+            ids = inputs.get("embryo_id", [""] * len(logits))
+            local.append((list(ids), logits.float().cpu().numpy(), inputs["labels"].float().cpu().numpy()))
     model.train()
     # Ranks may hold different numbers of batches: gather Python objects once, not tensors per batch.
     gathered = accelerator.gather_for_metrics(local, use_gather_object=True)
@@ -223,14 +269,17 @@ def train(cfg, model: torch.nn.Module | None = None, data: TrainData | None = No
         built_model, built_data = build_model_and_data(cfg, accelerator)
         model, data = model or built_model, data or built_data
     optimizer = torch.optim.AdamW(param_groups(model, tc.weight_decay), lr=tc.lr, betas=(tc.beta1, tc.beta2))
-    # Not passed to prepare(): accelerate would step it once per process per optimizer step.
-    scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, warmup_cosine(tc.warmup_steps, tc.max_steps, tc.min_lr_ratio))
     configure_deepspeed(accelerator, tc.per_device_batch_size, tc.grad_accum_steps, tc.grad_clip)
     model, optimizer = accelerator.prepare(model, optimizer)
+    # Not prepared by accelerate, which would step it once per process per optimizer step.
+    scheduler = WarmupCosine(optimizer, warmup_cosine(tc.warmup_steps, tc.max_steps, tc.min_lr_ratio))
     deepspeed = accelerator.distributed_type.name == "DEEPSPEED"
     if deepspeed and model.gradient_accumulation_steps() != tc.grad_accum_steps:
         raise RuntimeError(f"DeepSpeed uses {model.gradient_accumulation_steps()} accumulation steps, config asks "
                            f"{tc.grad_accum_steps}: remove gradient_accumulation_steps from the DeepSpeed config")
+    if deepspeed and tc.ema_decay > 0 and accelerator.state.deepspeed_plugin.zero_stage == 3:
+        raise ValueError("train.ema_decay > 0 is not supported under ZeRO-3 (weights are partitioned across "
+                         "ranks): set train.ema_decay=0 or use ZeRO-2 (configs/accelerate/deepspeed_zero2.yaml)")
     ema = EMA(accelerator.unwrap_model(model), tc.ema_decay) if tc.ema_decay > 0 else None
     effective = tc.per_device_batch_size * tc.grad_accum_steps * world
     accelerator.print(f"effective batch = {tc.per_device_batch_size} per device x {tc.grad_accum_steps} accumulation "
@@ -267,7 +316,8 @@ def train(cfg, model: torch.nn.Module | None = None, data: TrainData | None = No
             state["best"], state["bad_evals"] = value, 0
             save_weights(run_dir / "best", accelerator, model, ema if tc.eval_with_ema else None, {
                 "eval_predictions.csv": _write_predictions(preds, TASKS),
-                "metrics.json": lambda p: p.write_text(_json({"step": state["step"], **metrics})),
+                "metrics.json": lambda p: p.write_text(_json({"step": state["step"], "best_metric": tc.best_metric,
+                                                              **metrics})),
                 "config.yaml": lambda p: shutil.copy(run_dir / "config.yaml", p)})
         else:
             state["bad_evals"] += 1
@@ -278,7 +328,9 @@ def train(cfg, model: torch.nn.Module | None = None, data: TrainData | None = No
                     desc="train", unit="step")
     losses, tick, metrics, stop = [], time.perf_counter(), {}, False
     while state["step"] < tc.max_steps and not stop:
+        seen = 0
         for batch in data.train_batches(state["epoch"], skip=state["batches_in_epoch"]):
+            seen += 1
             batch = send_to_device(batch, accelerator.device)
             if state["step"] == 0 and state["batches_in_epoch"] == 0 and tc.log_images and accelerator.is_main_process:
                 tracker.log_figures({"train/keyframes": keyframe_strip_figure(
@@ -319,6 +371,9 @@ def train(cfg, model: torch.nn.Module | None = None, data: TrainData | None = No
             if step >= tc.max_steps or stop:
                 break
         else:  # the epoch's stream ran out: next epoch, from its first batch
+            if seen == 0 and state["batches_in_epoch"] == 0:
+                raise RuntimeError(f"epoch {state['epoch']} yielded no training batch: is the train split empty, "
+                                   "or per_device_batch_size larger than it (drop_last)?")
             state["epoch"], state["batches_in_epoch"] = state["epoch"] + 1, 0
     progress.close()
     save_weights(run_dir / "final", accelerator, model, None, {

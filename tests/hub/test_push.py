@@ -42,7 +42,8 @@ def test_model_card_has_the_required_sections(trained_run):
                    "## Training configuration", "## How to load", 'AutoModel.from_pretrained("org/embryo")'):
         assert needed in card
     assert "| fetal heartbeat after a day-3 transfer | 40 | 1.000 [1.000, 1.000] |" in card
-    assert "n/a (one class only)" in card and "euploid" in card  # no labels -> no AUC, no crash
+    assert "| fetal heartbeat after a day-5 transfer | 40 | 0.500 [" in card  # constant scores: chance
+    assert "| euploid by PGT-A (day 5-6 biopsy) | 0 | n/a (no labels) |" in card  # no labels: no AUC, no crash
 
 
 def test_push_end_to_end_against_stub_and_token_never_logged(trained_run, monkeypatch, caplog, capfd):

@@ -137,3 +137,28 @@ def test_end_to_end_toy_run_trains_evaluates_checkpoints_and_logs_offline(tmp_pa
     assert load_config(run / "config.yaml").train.max_steps == 8  # the saved config reproduces the run
     offline = list((run / "wandb").glob("offline-run-*"))
     assert offline and list(offline[0].glob("*.wandb"))
+
+
+def test_early_stopping_after_patience_evaluations_without_gain(tmp_path):
+    cfg = load_config(None, [f"output_dir={tmp_path}", "name=stop", "train.max_steps=20", "train.per_device_batch_size=4",
+                             "train.lr=0.0", "train.warmup_steps=0", "train.eval_every=2", "train.save_every=0",
+                             "train.early_stop_patience=2", "train.tracker=none", "train.log_images=false"])
+    result = train(cfg, model=ToyModel(), data=ToyData())
+    assert result["step"] == 6  # eval at 2 sets the best; 4 and 6 bring no gain (lr 0) -> stop
+    assert (tmp_path / "stop" / "checkpoints" / "step-0000006" / "state.json").is_file()  # saved on stop
+
+
+def test_warmup_cosine_scheduler_matches_torch_lambdalr():
+    from aivf.train.loop import WarmupCosine
+
+    factor = warmup_cosine(3, 10, 0.1)
+    ours = torch.optim.AdamW(param_groups(ToyModel(), 0.1), lr=0.5)
+    ref = torch.optim.AdamW(param_groups(ToyModel(), 0.1), lr=0.5)
+    sched, ref_sched = WarmupCosine(ours, factor), torch.optim.lr_scheduler.LambdaLR(ref, factor)
+    for _ in range(12):
+        assert sched.get_last_lr() == pytest.approx(ref_sched.get_last_lr())
+        ref.step()
+        sched.step(), ref_sched.step()
+    resumed = WarmupCosine(torch.optim.AdamW(param_groups(ToyModel(), 0.1), lr=0.5), factor)
+    resumed.load_state_dict(json.loads(json.dumps(sched.state_dict())))
+    assert resumed.get_last_lr() == pytest.approx(sched.get_last_lr())

@@ -1,0 +1,14 @@
+#!/usr/bin/env bash
+# Runs the GPU training benchmark on a bare GPU machine that has CUDA torch + transformers but not the rest
+# of the stack: installs the wheels carried in .carry/wheels (offline), then runs bench/bench_gpu_train.py.
+# Usage (from the repo root): OUT=/some/dir bash bench/gpu_device_run.sh
+set -uo pipefail
+OUT=${OUT:-outputs/bench_gpu}; mkdir -p "$OUT"
+PY=${PY:-python3}
+$PY -m pip install -q --no-deps --no-index .carry/wheels/*.whl 2>&1 | tail -2
+$PY -m pip install -q --no-deps --no-index --no-build-isolation .carry/wheels/antlr4*.tar.gz 2>&1 | tail -2
+DS_BUILD_OPS=0 $PY -m pip install -q --no-deps --no-index --no-build-isolation .carry/wheels/deepspeed*.tar.gz 2>&1 | tail -2
+export PYTHONPATH=$PWD WANDB_MODE=disabled HF_HUB_OFFLINE=1
+nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv | tee "$OUT/gpu.txt"
+$PY -c "import torch, transformers, deepspeed, datasets, decord; print(torch.__version__, transformers.__version__, deepspeed.__version__)" | tee -a "$OUT/gpu.txt"
+timeout "${BENCH_TIMEOUT:-480}" $PY bench/bench_gpu_train.py --json "$OUT/bench_gpu.json" --budget-s "${BENCH_BUDGET:-330}" 2>&1 | tee "$OUT/bench.log"
