@@ -140,7 +140,8 @@ def simulate(cfg: SimConfig, out_dir: str | Path, seed: int, experiment: Any = N
     if cfg.contact_sheet and cohort.embryos:
         from aivf.sim.contact_sheet import write_contact_sheet
 
-        pick = max(cohort.embryos, key=lambda e: (len(e.events), -e.fragmentation))
+        # Show the embryo furthest along by the sheet's last column (recorded, not just potential, events).
+        pick = max(cohort.embryos, key=lambda e: (e.stage_at(min(e.recording_end_hpi, 115.0)), -e.fragmentation))
         write_contact_sheet(out / "contact_sheet.png", pick, clinic_imaging_of(cohort, pick.clinic, cfg.imaging),
                             cfg.real_sample_dir)
     if failures:
