@@ -21,7 +21,7 @@ class EvalConfig:
     transferable: Literal["all", "blastocyst"] = "blastocyst"  # which embryos of a cohort may be transferred
     outcome: Literal["truth", "sampled"] = "truth"  # counterfactual FHB: truth.csv fhb_potential (0/1), or drawn from p_fhb_d5
     annotator_noise_sd_h: float = 2.0  # SD (h) of simulated annotator error on event times (literature 0.5-5.4)
-    calibration: Literal["temperature", "isotonic"] = "temperature"  # fitted on validation, saved beside the checkpoint
+    calibration: Literal["platt", "temperature", "isotonic"] = "platt"  # fitted on validation (platt = a*logit+b per task), saved beside the checkpoint
     calibration_split: str = ""  # split the calibration is fitted on; empty = the "val" part of ``split``'s fold
     attribution_embryos: int = 3  # highest- and lowest-ranked embryos shown with keyframe strips (each end)
     rank_by: Literal["d5_fhb", "d3_fhb", "euploid"] = "d5_fhb"  # task whose probability orders a cohort in aivf rank

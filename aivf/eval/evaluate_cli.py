@@ -56,7 +56,8 @@ def sibling_split(split: str, part: str) -> str:
 
 def split_table(ds) -> pd.DataFrame:
     """The non-pixel columns of a loaded split (ids, clinic, age, labels) as a DataFrame."""
-    keep = [c for c in ds.column_names if c not in ("keyframes", "keyframe_hpi", "keyframe_mask", "keyframe_index")]
+    keep = [c for c in ds.column_names if c not in ("keyframes", "keyframe_hpi", "keyframe_mask", "keyframe_index",
+                                                  "phase_labels")]
     return ds.select_columns(keep).with_format(None).to_pandas()
 
 

@@ -32,6 +32,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--clinical", metavar="CSV", help="recordings input: clinical table for patient ids, "
                         "age and method (default: patient = embryo id before the last dash; no covariates)")
     parser.add_argument("--out", metavar="DIR", help="output folder (default: <run>/rank)")
+    parser.add_argument("--thumbnails-top", type=int, default=3, metavar="N",
+                        help="keyframe strips on the page only for the N best-ranked embryos of each patient "
+                             "(keeps the page small: ~6 kB per strip); 0 = none, -1 = every embryo (default 3)")
 
 
 def recording_batch(path: Path, embryo_id: str | None, cfg, model_cfg, covariates: np.ndarray) -> tuple[dict, dict]:
@@ -155,8 +158,12 @@ def _score_recordings(model, root: Path, clinical: str | None, cfg, thumbs: dict
     return pd.concat(rows, ignore_index=True), skipped
 
 
-def rank_cohort(checkpoint, input_path, config=None, overrides=None, split=None, clinical=None, out=None) -> dict:
-    """Python API of ``aivf rank``; returns ``{"csv", "html", "table", "meta"}``."""
+def rank_cohort(checkpoint, input_path, config=None, overrides=None, split=None, clinical=None, out=None,
+                thumbnails_top: int | None = 3) -> dict:
+    """Python API of ``aivf rank``; returns ``{"csv", "html", "table", "meta"}``.
+
+    ``thumbnails_top``: keyframe strips for ranks 1..N of each patient only; None or negative = every embryo.
+    """
     from aivf.eval.rank_page import render_ranking
     from aivf.eval.scoring import add_probabilities, config_files, load_model, resolve_checkpoint, run_paths
 
@@ -188,18 +195,22 @@ def rank_cohort(checkpoint, input_path, config=None, overrides=None, split=None,
     ranked.to_csv(csv_path, index=False)
     meta = {"checkpoint": str(ckpt), "input": str(input_path), "calibration": cal_note, "speed": speed,
             "skipped": skipped, "seconds": seconds}
-    html_path.write_text(render_ranking(ranked, thumbs, meta, ec.rank_by, ec.thumbnail_size))
+    top = None if thumbnails_top is None or thumbnails_top < 0 else thumbnails_top
+    html_path.write_text(render_ranking(ranked, thumbs, meta, ec.rank_by, ec.thumbnail_size, top))
+    meta["html_bytes"] = html_path.stat().st_size
     return {"csv": csv_path, "html": html_path, "table": ranked, "meta": meta}
 
 
 def run(args: argparse.Namespace) -> int:
     try:
-        res = rank_cohort(args.checkpoint, args.input, args.config, args.overrides, args.split, args.clinical, args.out)
+        res = rank_cohort(args.checkpoint, args.input, args.config, args.overrides, args.split, args.clinical, args.out,
+                          args.thumbnails_top)
     except (FileNotFoundError, RuntimeError) as err:
         print(f"aivf rank: {err}")
         return 1
     print(f"aivf rank: {res['meta']['speed']}; {res['meta']['calibration']}")
     if res["meta"]["skipped"]:
         print(f"  {len(res['meta']['skipped'])} entr(ies) not ranked (listed on the page)")
-    print(f"aivf rank: ranked table in {res['csv']}\naivf rank: page in {res['html']}")
+    print(f"aivf rank: ranked table in {res['csv']}\n"
+          f"aivf rank: page in {res['html']} ({res['meta']['html_bytes'] / 1e6:.2f} MB)")
     return 0

@@ -1,4 +1,9 @@
-"""The ranked-cohort HTML page of ``aivf rank``: one table per patient, keyframe thumbnails per embryo."""
+"""The ranked-cohort HTML page of ``aivf rank``: one table per patient, keyframe thumbnails per embryo.
+
+Size: each thumbnail strip is one small JPEG (~5-7 kB), and only the ``thumbnails_top`` best-ranked
+embryos of each patient get one (the ones a clinician compares before a transfer), so a ~500-embryo
+cohort stays well under 2 MB. ``thumbnails_top=None`` shows every embryo's strip.
+"""
 
 from __future__ import annotations
 
@@ -17,13 +22,12 @@ def _bar(p: float) -> str:
     """A probability as a number with a small horizontal bar."""
     if p is None or np.isnan(p):
         return "–"
-    return (f"<div style='display:flex;align-items:center;gap:6px;justify-content:flex-end'>{p:.3f}"
-            f"<div style='width:70px;height:8px;background:#e4e7eb;border-radius:4px'>"
-            f"<div style='width:{70 * p:.0f}px;height:8px;background:#2f6fdd;border-radius:4px'></div></div></div>")
+    return f"<div class='pb'>{p:.3f}<i><b style='width:{70 * p:.0f}px'></b></i></div>"  # styles: .pb in page.py
 
 
 def render_ranking(ranked: pd.DataFrame, thumbs: dict[str, tuple[np.ndarray, np.ndarray]], meta: dict,
-                   rank_by: str = "d5_fhb", size: int = 96) -> str:
+                   rank_by: str = "d5_fhb", size: int = 64, thumbnails_top: int | None = 3,
+                   quality: int = 70) -> str:
     """The page.
 
     Args:
@@ -31,11 +35,16 @@ def render_ranking(ranked: pd.DataFrame, thumbs: dict[str, tuple[np.ndarray, np.
         thumbs: embryo_id -> (frames uint8 (n, H, W), hpi (n,)) to show.
         meta: ``checkpoint``, ``input``, ``calibration`` (a sentence), ``speed`` (a sentence), ``skipped`` (list).
         rank_by: the task whose probability orders each cohort.
+        size: displayed thumbnail side, pixels (stored at most at the frame's own resolution).
+        thumbnails_top: keyframe strips only for ranks 1..N of each patient; None = every embryo.
+        quality: JPEG quality of the strips.
     """
     body = [SIMULATED_BANNER]
     facts = [("checkpoint", meta.get("checkpoint", "")), ("input", meta.get("input", "")),
              ("ordering", f"within each patient by {TASK_HEADERS[rank_by]}"),
-             ("calibration", meta.get("calibration", "")), ("speed", meta.get("speed", ""))]
+             ("calibration", meta.get("calibration", "")), ("speed", meta.get("speed", "")),
+             ("thumbnails", "every embryo" if thumbnails_top is None else
+              f"keyframes of the {thumbnails_top} best-ranked embryo(s) of each patient (aivf rank --thumbnails-top)")]
     body.append("<table>" + "".join(f"<tr><th style='width:140px'>{k}</th><td style='text-align:left;white-space:normal'>"
                                     f"{html.escape(str(v))}</td></tr>" for k, v in facts) + "</table>")
     if meta.get("skipped"):
@@ -44,15 +53,17 @@ def render_ranking(ranked: pd.DataFrame, thumbs: dict[str, tuple[np.ndarray, np.
     for patient, group in ranked.groupby("patient_id", sort=True):
         rows = []
         for _, r in group.sort_values("rank").iterrows():
+            shown = thumbnails_top is None or int(r["rank"]) <= thumbnails_top
             frames, hpi = thumbs.get(r["embryo_id"], (np.zeros((0, 1, 1), np.uint8), np.zeros(0)))
-            strip = strip_html(frames, hpi, None, size) if len(frames) else "<span class='muted'>no frames</span>"
+            strip = strip_html(frames, hpi, None, size, quality=quality) if shown else ""
             probs = "".join(f"<td>{_bar(r[f'prob_{t}'])}</td>" for t in TASK_HEADERS)
             note = str(r.get("warnings", "") or "")
             note = f"<br><span class='muted' style='font-size:11.5px'>⚠ {html.escape(note)}</span>" if note and note != "nan" else ""
-            rows.append(f"<tr><td rowspan='2' style='vertical-align:top'><b style='font-size:18px'>{int(r['rank'])}</b></td>"
-                        f"<td style='text-align:left;white-space:normal'><b>{html.escape(str(r['embryo_id']))}</b><br>"
-                        f"<span class='muted'>{html.escape(str(r.get('source', '')))}</span>{note}</td>{probs}</tr>"
-                        f"<tr><td colspan='4' style='text-align:left'>{strip}</td></tr>")
+            rows.append(f"<tr><td rowspan='{2 if shown else 1}' style='vertical-align:top'><b style='font-size:18px'>"
+                        f"{int(r['rank'])}</b></td><td style='text-align:left;white-space:normal'>"
+                        f"<b>{html.escape(str(r['embryo_id']))}</b><br><span class='muted'>"
+                        f"{html.escape(str(r.get('source', '')))}</span>{note}</td>{probs}</tr>"
+                        + (f"<tr><td colspan='4' style='text-align:left'>{strip}</td></tr>" if shown else ""))
         head = "<th>rank</th><th style='text-align:left'>embryo</th>" + "".join(f"<th>{h}</th>" for h in TASK_HEADERS.values())
         body.append(f"<h2>Patient {html.escape(str(patient))} <span class='muted' style='font-size:14px'>"
                     f"{len(group)} embryo(s)</span></h2><table><thead><tr>{head}</tr></thead><tbody>{''.join(rows)}"

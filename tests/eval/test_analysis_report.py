@@ -74,7 +74,9 @@ def test_report_and_json_are_self_contained(result, tmp_path):
                           "frames": np.zeros((4, 16, 16), np.uint8), "hpi": np.arange(4.0) * 20,
                           "attribution": np.array([0.1, -0.2, 0.0, 0.3])}]}
     page = render_report(result, strips=strips)
-    assert page.count("data:image/png;base64,") >= 3 * 2 + 1 + 4  # ROC + reliability per task, TPP, thumbnails
+    assert page.count("data:image/png;base64,") >= 3 * 2 + 1  # ROC + reliability per task, TPP
+    assert page.count("data:image/jpeg;base64,") == 1  # the 4 keyframes as one JPEG strip
+    assert page.count("class='attr'") == 4
     assert not re.search(r"(src|href)=['\"]https?://", page)  # nothing fetched from the network
     assert "mean nothing clinically" in page and "Transfers per pregnancy" in page
 

@@ -52,6 +52,11 @@ def test_push_end_to_end_against_stub_and_token_never_logged(trained_run, monkey
     caplog.set_level(logging.DEBUG)
     monkeypatch.setenv("HF_TOKEN", TOKEN)
     monkeypatch.delenv("HF_HUB_OFFLINE", raising=False)
+    # The test command sets HF_HUB_OFFLINE=1 and huggingface_hub reads it once at import: lift it for this
+    # test only, whose every request goes to the local stub.
+    import huggingface_hub.constants
+
+    monkeypatch.setattr(huggingface_hub.constants, "HF_HUB_OFFLINE", False)
     monkeypatch.setenv("HF_HUB_DISABLE_TELEMETRY", "1")  # else a telemetry ping tries huggingface.co
     with HubStub() as hub:
         monkeypatch.setenv("HF_ENDPOINT", hub.url)

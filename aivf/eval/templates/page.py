@@ -40,6 +40,9 @@ tr.hl td { background:#eef5ff; font-weight:600; }
 .emb .hd { font-size:13px; margin-bottom:4px; }
 .notes li { color:var(--muted); margin: 3px 0; }
 .legend { font-size:12px; color:var(--muted); }
+.pb { display:flex; align-items:center; gap:6px; justify-content:flex-end; }
+.pb i { display:block; width:70px; height:8px; background:var(--line); border-radius:4px; }
+.pb i b { display:block; height:8px; background:var(--accent); border-radius:4px; }
 @media (max-width: 860px) { .grid2 { grid-template-columns: 1fr; } }
 """
 
