@@ -128,6 +128,11 @@ class VideoRecording(Recording):
             self.times_hpi = in_range.to_numpy(np.float64)
         order = np.argsort(self.times_hpi, kind="stable")
         self.frame_ids, self.times_hpi = frame_ids[order], self.times_hpi[order]  # recording index -> video frame
+        phase_csv = path.with_name(f"{stem}_phases.csv")
+        if phase_csv.is_file():  # Gomez-format annotation beside the video: 1-based frame numbers
+            from aivf.data.gomez import read_phases
+
+            self.phases = read_phases(phase_csv, self.frame_ids + 1)
         if len(self) == 0:
             raise RecordingError(f"{path}: no decodable frames with a time")
         if cfg.drop_blank_tail:

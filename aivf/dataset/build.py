@@ -109,6 +109,7 @@ def dataset_features(num_keyframes: int, num_planes: int, size: int):
         "keyframe_hpi": List(Value("float32"), length=k),  # hpi of each keyframe (grid target if missing)
         "keyframe_mask": List(Value("bool"), length=k),  # False where no frame lay within tolerance
         "keyframe_index": List(Value("int32"), length=k),  # frame index in the recording, -1 if missing
+        "phase_labels": List(Value("int8"), length=k),  # annotated Gomez phase per keyframe, -1 if none/missing
         "num_frames": Value("int32"), "recording": Value("string"), "source": Value("string"),
         "maternal_age": Value("float32"), "method": Value("string"), "policy": Value("string"),
         "transferred": Value("int8"), "biopsied": Value("int8"), "transfer_day": Value("int8"),
@@ -120,7 +121,8 @@ def dataset_features(num_keyframes: int, num_planes: int, size: int):
 def config_hash(cfg: DatasetConfig, data: DataConfig, csv_bytes: bytes) -> str:
     """Hash of everything that changes a shard's content (the CSV's bytes, not its path; not workers or loader)."""
     build = {k: v for k, v in dataclasses.asdict(cfg).items() if k not in ("workers", "output", "overwrite", "splits", "loader", "clinical_csv")}
-    blob = json.dumps({"build": build, "data": dataclasses.asdict(data)}, sort_keys=True).encode()
+    # schema: bumped when the shard columns change (2: phase_labels), so old shards are never resumed into a new layout
+    blob = json.dumps({"build": build, "data": dataclasses.asdict(data), "schema": 2}, sort_keys=True).encode()
     return hashlib.sha256(blob + hashlib.sha256(csv_bytes).digest()).hexdigest()[:16]
 
 
@@ -133,11 +135,21 @@ def _embryo_row(row: dict, rec, frames: np.ndarray, keys, cfg: DatasetConfig) ->
         "embryo_id": row["embryo_id"], "patient_id": row["patient_id"], "clinic": row["clinic"],
         "keyframes": frames, "keyframe_hpi": keys.hpi.astype(np.float32), "keyframe_mask": keys.mask.astype(bool),
         "keyframe_index": keys.indices.astype(np.int32), "num_frames": len(rec), "recording": row["recording"],
+        "phase_labels": keyframe_phases(rec, keys),
         "source": getattr(rec, "source", "?"), "maternal_age": _optional(row["maternal_age"]),
         "method": row["method"], "policy": row["policy"], "pgt": row["pgt"],
         **{c: _optional(row[c], int) for c in INT_COLUMNS},
         "euploid": _optional(euploid_label(row["pgt"], cfg.mosaic_as), int),
     }
+
+
+def keyframe_phases(rec, keys) -> np.ndarray:
+    """int8 (K,) the annotated phase (index into the 16 Gomez phases) of each keyframe; -1 where missing or unannotated."""
+    labels = np.full(len(keys.indices), -1, dtype=np.int8)
+    phases = getattr(rec, "phases", None)
+    if phases is not None and len(phases) == len(rec):
+        labels[keys.mask] = phases[keys.indices[keys.mask]]
+    return labels
 
 
 def process_embryo(row: dict, root: Path, cfg: DatasetConfig, data: DataConfig) -> tuple[dict | None, dict]:

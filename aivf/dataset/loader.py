@@ -73,7 +73,8 @@ def table_to_arrays(table: pa.Table | pa.RecordBatch, shape: tuple[int, ...]) ->
 
     Returns:
         keyframes uint8 (N, K, P, H, W); keyframe_hpi float32 (N, K); keyframe_mask bool (N, K);
-        covariates float32 (N, 2); labels float32 (N, 3) NaN-missing; embryo_id, patient_id lists.
+        covariates float32 (N, 2); labels float32 (N, 3) NaN-missing; phase_labels int64 (N, K) -100-missing;
+        embryo_id, patient_id lists.
     """
     n = table.num_rows
     hpi = _flatten_numeric(table.column("keyframe_hpi"), np.float32).reshape(n, -1)
@@ -86,10 +87,19 @@ def table_to_arrays(table: pa.Table | pa.RecordBatch, shape: tuple[int, ...]) ->
     return {
         "keyframes": keyframes, "keyframe_hpi": hpi,
         "keyframe_mask": _flatten_numeric(table.column("keyframe_mask"), bool).reshape(n, k),
+        "phase_labels": _phase_labels(table, n, k),
         "covariates": np.stack([(age - 35.0) / 5.0, icsi.astype(np.float32)], axis=1),
         "labels": labels,  # int8 nulls become NaN through float conversion
         "embryo_id": table.column("embryo_id").to_pylist(), "patient_id": table.column("patient_id").to_pylist(),
     }
+
+
+def _phase_labels(table: pa.Table | pa.RecordBatch, n: int, k: int) -> np.ndarray:
+    """int64 (N, K) annotated phase per keyframe, -100 (the loss's ignore index) where none (or no column)."""
+    if "phase_labels" not in table.schema.names:  # a dataset built before phase labels existed
+        return np.full((n, k), -100, dtype=np.int64)
+    labels = _flatten_numeric(table.column("phase_labels"), np.int64).reshape(n, k)
+    return np.where(labels >= 0, labels, -100)
 
 
 def _flatten_numeric(column, dtype) -> np.ndarray:
@@ -102,7 +112,8 @@ def collate(rows: list[tuple[dict, int]], cfg: LoaderConfig) -> dict:
 
     Returns:
         pixel_values float32 (B, K, C, H, W) normalised; keyframe_hpi float32 (B, K); keyframe_mask
-        bool (B, K); covariates float32 (B, 2); labels float32 (B, 3); embryo_id, patient_id lists.
+        bool (B, K); covariates float32 (B, 2); labels float32 (B, 3); phase_labels int64 (B, K)
+        (-100 = no annotation); embryo_id, patient_id lists.
     """
     raw = np.stack([a["keyframes"][i] for a, i in rows])  # uint8 (B, K, C, H, W)
     # numpy, single-threaded, two passes: torch's multi-threaded elementwise ops were 50x slower
@@ -110,7 +121,7 @@ def collate(rows: list[tuple[dict, int]], cfg: LoaderConfig) -> dict:
     pixels = np.multiply(raw, np.float32(1.0 / (255.0 * cfg.pixel_std)), dtype=np.float32)
     np.subtract(pixels, np.float32(cfg.pixel_mean / cfg.pixel_std), out=pixels)
     batch = {"pixel_values": torch.from_numpy(pixels)}
-    for key in ("keyframe_hpi", "keyframe_mask", "covariates", "labels"):
+    for key in ("keyframe_hpi", "keyframe_mask", "covariates", "labels", "phase_labels"):
         batch[key] = torch.from_numpy(np.stack([a[key][i] for a, i in rows]))
     batch["embryo_id"] = [a["embryo_id"][i] for a, i in rows]
     batch["patient_id"] = [a["patient_id"][i] for a, i in rows]

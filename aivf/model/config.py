@@ -34,5 +34,6 @@ class ModelConfig:
     phase_head: bool = False  # also predict the Gomez morphokinetic phase of every keyframe
     num_phases: int = 16  # phase classes (the 16 of the Gomez dataset); phase label -100 = ignore
     phase_loss_weight: float = 0.5  # weight of the phase cross-entropy in the total loss
+    phase_features: bool = False  # heads also see the time-averaged predicted phase probabilities (a learned kinetics summary)
     task_weighting: Literal["fixed", "uncertainty"] = "fixed"  # fixed weights or Kendall et al. learned weighting
     task_weights: list[float] = field(default_factory=lambda: [1.0, 1.0, 1.0])  # fixed weights of (d3, d5, euploid)

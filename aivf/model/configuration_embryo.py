@@ -29,6 +29,7 @@ class EmbryoConfig(PretrainedConfig):
         phase_head: also predict a morphokinetic phase per keyframe.
         num_phases: phase classes (16 Gomez phases).
         phase_loss_weight: weight of the phase loss in the total.
+        phase_features: also feed the task heads the time-averaged predicted phase probabilities (needs phase_head).
         task_weighting: ``"fixed"`` or ``"uncertainty"``.
         task_weights: fixed weights, one per task.
         tasks: names of the binary tasks, in the column order of ``labels``.
@@ -51,6 +52,7 @@ class EmbryoConfig(PretrainedConfig):
         phase_head: bool = False,
         num_phases: int = 16,
         phase_loss_weight: float = 0.5,
+        phase_features: bool = False,
         task_weighting: str = "fixed",
         task_weights: list[float] | None = None,
         tasks: list[str] | None = None,
@@ -75,6 +77,7 @@ class EmbryoConfig(PretrainedConfig):
         self.phase_head = phase_head
         self.num_phases = num_phases
         self.phase_loss_weight = phase_loss_weight
+        self.phase_features = phase_features and phase_head
         self.task_weighting = task_weighting
         self.tasks = list(tasks or TASKS)
         self.task_weights = list(task_weights if task_weights is not None else [1.0] * len(self.tasks))

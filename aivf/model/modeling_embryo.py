@@ -99,7 +99,8 @@ class EmbryoModel(EmbryoPreTrainedModel):
         if self.time_embed is not None:
             self.time_embed.mlp[2]._zero_init = True
         dim = self.backbone.num_features
-        self.heads = MultiTaskHead(dim, len(config.tasks), config.num_covariates, config.covariate_fusion,
+        phase_dim = config.num_phases if getattr(config, "phase_features", False) else 0
+        self.heads = MultiTaskHead(dim + phase_dim, len(config.tasks), config.num_covariates, config.covariate_fusion,
                                    config.head_hidden_size, config.head_dropout)
         if getattr(self.heads, "film", None) is not None:
             self.heads.film._zero_init = True
@@ -165,15 +166,23 @@ class EmbryoModel(EmbryoPreTrainedModel):
         per_step = tokens.mean(dim=2)  # (B, T', D)
         weight = valid.to(per_step.dtype).unsqueeze(-1)
         pooled = (per_step * weight).sum(1) / weight.sum(1).clamp(min=1.0)  # (B, D) over present time steps
-        logits = self.heads(pooled, covariates)
 
-        phase_logits = None
+        phase_logits, head_input = None, pooled
         if self.phase_head is not None:
             stride = self.backbone.temporal_stride
-            phase_logits = self.phase_head(per_step).repeat_interleave(stride, dim=1)[:, :frames]  # (B, K', P)
+            step_logits = self.phase_head(per_step)  # (B, T', P)
+            if getattr(self.config, "phase_features", False):
+                # Share of the present time steps spent in each predicted phase: a learned kinetics summary
+                # (like annotated event times); detached so the outcome loss cannot bend the phase head.
+                probs = step_logits.detach().float().softmax(-1)
+                share = (probs * weight).sum(1) / weight.sum(1).clamp(min=1.0)  # (B, P)
+                head_input = torch.cat([pooled, share.to(pooled.dtype)], dim=-1)
+            phase_logits = step_logits.repeat_interleave(stride, dim=1)[:, :frames]  # (B, K', P)
             if phase_logits.shape[1] < frames:  # a ragged last keyframe VideoMAE dropped: reuse the last step
                 extra = phase_logits[:, -1:].expand(-1, frames - phase_logits.shape[1], -1)
                 phase_logits = torch.cat([phase_logits, extra], dim=1)
+
+        logits = self.heads(head_input, covariates)
 
         loss, task_losses = None, None
         if labels is not None or phase_labels is not None:

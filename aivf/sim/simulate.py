@@ -45,7 +45,8 @@ def render_and_write(task: RenderTask) -> tuple[str, str, str]:
         renderer = EmbryoRenderer(task.truth, task.imaging)
         video = renderer.render()  # (T, P, H, W) uint8
         if task.format == "mp4":
-            path = write_mp4_recording(task.out_dir, task.truth.embryo_id, video, renderer.times, task.threads)
+            path = write_mp4_recording(task.out_dir, task.truth.embryo_id, video, renderer.times, task.threads,
+                                       events=task.truth.events)
         elif task.format == "gomez":
             path = write_gomez_recording(Path(task.out_dir) / "gomez", task.truth, video, renderer.times)
         else:

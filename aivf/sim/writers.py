@@ -1,7 +1,8 @@
 """Write rendered recordings in the layouts real data arrives in (../shared/docs/formats.md).
 
 * MP4: ``videos/<embryo_id>.mp4`` (H.264, gray, written with PyAV) plus ``<embryo_id>.csv`` with
-  ``frame_index,time_hpi`` (0-based). Extra focal planes go to ``<embryo_id>_F<µm>.mp4`` (same
+  ``frame_index,time_hpi`` (0-based) and ``<embryo_id>_phases.csv`` (the embryologist's per-frame phase
+  annotation, Gomez format: phase,first,last with 1-based frame numbers). Extra focal planes go to ``<embryo_id>_F<µm>.mp4`` (same
   frame times), named like the Gomez plane folders.
 * Gomez: ``gomez/embryo_dataset[_F<µm>]/<video>/<prefix>_RUN<k>.jpeg`` (k 1-based),
   ``embryo_dataset_time_elapsed/<video>_timeElapsed.csv``, ``embryo_dataset_annotations/<video>_phases.csv``
@@ -84,12 +85,13 @@ def write_frame_times(path: str | Path, times: np.ndarray, index_base: int = 0, 
 
 
 def write_mp4_recording(out_dir: str | Path, embryo_id: str, video: np.ndarray, times: np.ndarray,
-                        threads: int = 1) -> str:
-    """Write ``videos/<id>.mp4`` (+ one MP4 per extra plane) and ``videos/<id>.csv``.
+                        threads: int = 1, events: dict[str, float] | None = None) -> str:
+    """Write ``videos/<id>.mp4`` (+ one MP4 per extra plane), ``videos/<id>.csv`` and ``<id>_phases.csv``.
 
     Args:
         video: uint8 (T, P, H, W).
         times: float64 (T,) hpi.
+        events: morphokinetic event times (hpi) for the phase annotation; None writes none.
 
     Returns:
         The central-plane MP4's path relative to ``out_dir``.
@@ -99,6 +101,9 @@ def write_mp4_recording(out_dir: str | Path, embryo_id: str, video: np.ndarray, 
     for plane in range(video.shape[1]):
         write_mp4(folder / f"{embryo_id}{plane_suffix(plane)}.mp4", video[:, plane], threads)
     write_frame_times(folder / f"{embryo_id}.csv", times)
+    if events is not None:  # annotated like real clinics do for every embryo (what is visible, not the outcome)
+        with (folder / f"{embryo_id}_phases.csv").open("w", newline="") as handle:
+            csv.writer(handle).writerows(phase_rows(events, times))
     return f"videos/{embryo_id}.mp4"
 
 

@@ -47,6 +47,14 @@ def test_read_at_hpi_tolerance_and_named_error(mp4) -> None:
         rec.read_at_hpi(20.0, tolerance_h=0.5)
 
 
+def test_phase_annotation_beside_the_video_is_read(tmp_path) -> None:
+    path = write_mp4(tmp_path / "E-1.mp4", synthetic_frames(10), times=np.arange(10.0))
+    assert open_recording(path).phases is None
+    (tmp_path / "E-1_phases.csv").write_text("tPB2,1,3\ntPNa,4,6\nt2,8,10\n")  # Gomez: 1-based frames
+    rec = open_recording(path)
+    np.testing.assert_array_equal(rec.phases, [0, 0, 0, 1, 1, 1, -1, 3, 3, 3])  # PHASES: tPB2=0, tPNa=1, t2=3
+
+
 def test_missing_time_csv_falls_back_to_constant_interval(tmp_path) -> None:
     path = write_mp4(tmp_path / "noclock.mp4", synthetic_frames(10))
     with pytest.warns(RecordingWarning, match="frame_interval_h"):

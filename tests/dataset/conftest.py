@@ -49,6 +49,8 @@ def write_cohort(root: Path, num_patients: int = 6) -> Path:
                 "d3_fhb": "", "d5_fhb": (p % 2) if k == 1 else "", "pgt": pgts[p % 6] if p < 4 else "",
                 "recording": f"videos/{eid}.mp4",
             })
+    # one embryo has an embryologist's phase annotation (Gomez format, 1-based frames): tPB2 to 36 hpi, then t2
+    (root / "videos" / "C1P0000-1_phases.csv").write_text(f"tPB2,1,10\nt2,11,{FRAMES}\n")
     (root / "videos" / "BAD-1.mp4").write_bytes(b"\x00\x00\x00\x18ftypmp42 this is not a video" * 20)
     write_video(root / "videos" / "SHORT-1.mp4", 3, seed=99)
     extra = [("BAD-1", "videos/BAD-1.mp4"), ("GONE-1", "videos/GONE-1.mp4"), ("SHORT-1", "videos/SHORT-1.mp4")]

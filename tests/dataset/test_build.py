@@ -8,6 +8,7 @@ import sys
 from pathlib import Path
 
 import fsspec
+import numpy as np
 import pandas as pd
 import pyarrow.parquet as pq
 import pytest
@@ -42,6 +43,16 @@ def test_labels_missing_stay_missing(built):
     assert pd.isna(table.loc["C1P0002-1", "euploid"]) and pd.isna(table.loc["C2P0003-1", "euploid"])
     assert pd.isna(table.loc["C1P0004-1", "euploid"]) and table.loc["C1P0002-1", "pgt"] == "mosaic"
     assert euploid_label("mosaic", "positive") == 1.0 and euploid_label("mosaic", "negative") == 0.0
+
+
+def test_phase_labels_per_keyframe_from_the_annotation(built):
+    columns = ["embryo_id", "keyframe_hpi", "phase_labels"]
+    table = pq.read_table(f"{built}/data", columns=columns).to_pandas().set_index("embryo_id")
+    labelled = np.asarray(table.loc["C1P0000-1", "phase_labels"])
+    hpi = np.asarray(table.loc["C1P0000-1", "keyframe_hpi"])
+    np.testing.assert_array_equal(labelled, np.where(hpi <= 36.0, 0, 3))  # tPB2 (0) up to frame 10, then t2 (3)
+    others = np.stack(table.drop(index="C1P0000-1")["phase_labels"].to_numpy())
+    assert (others == -1).all()  # no annotation file: -1, never a made-up phase
 
 
 def test_report_names_every_failure_and_nothing_is_dropped(built, cohort_csv):

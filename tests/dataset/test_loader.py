@@ -26,6 +26,8 @@ def test_batch_matches_the_training_contract(built):
     assert batch["keyframe_hpi"].shape == (3, 8) and batch["keyframe_hpi"].dtype == torch.float32
     assert batch["keyframe_mask"].dtype == torch.bool and batch["keyframe_mask"].shape == (3, 8)
     assert batch["covariates"].shape == (3, 2) and batch["labels"].shape == (3, 3)
+    assert batch["phase_labels"].dtype == torch.int64 and batch["phase_labels"].shape == (3, 8)
+    assert ((batch["phase_labels"] == -100) | (batch["phase_labels"] >= 0)).all()  # -100 = the loss ignores it
     assert torch.isnan(batch["labels"][:, 0]).all()  # no d3 outcome anywhere: NaN, never 0
     assert set(batch["covariates"][:, 1].tolist()) <= {0.0, 1.0}
     assert len(batch["embryo_id"]) == len(batch["patient_id"]) == 3
@@ -33,6 +35,13 @@ def test_batch_matches_the_training_contract(built):
     assert sum(1 for _ in loader.iter_epoch(0)) == len(loader) == 4
     evaluation = ShardLoader(built, "kfold/0/test", loader_cfg(), train=False, rank=0, world_size=1)
     assert len(evaluation) == sum(1 for _ in evaluation.iter_epoch(0))
+
+
+def test_phase_labels_reach_the_batch(built):
+    loader = ShardLoader(built, None, loader_cfg(), train=False, rank=0, world_size=1)
+    phases = {e: p for b in loader.iter_epoch(0) for e, p in zip(b["embryo_id"], b["phase_labels"].tolist())}
+    assert set(phases["C1P0000-1"]) == {0, 3}  # the one annotated embryo (tests/dataset/conftest.py)
+    assert all(set(p) == {-100} for e, p in phases.items() if e != "C1P0000-1")
 
 
 def test_keyframes_read_as_uint8_views_not_int64(built):

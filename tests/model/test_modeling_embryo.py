@@ -35,6 +35,18 @@ def batch(b: int = 2, k: int = 4, c: int = 1, size: int = 32, seed: int = 0) -> 
     }
 
 
+def test_phase_features_feed_the_heads_but_outcome_loss_leaves_the_phase_head_alone():
+    model = build_model(micro("videomae", phase_head=True, phase_features=True))
+    assert model.config.phase_features
+    labels = torch.tensor([[1.0, 0.0, 1.0], [0.0, 1.0, 0.0]])
+    model(**batch(), labels=labels).loss.backward()  # outcome loss only
+    assert model.phase_head.weight.grad is None or model.phase_head.weight.grad.abs().sum() == 0
+    plain = build_model(micro("videomae", phase_head=True))
+    extra = sum(p.numel() for p in model.heads.parameters()) - sum(p.numel() for p in plain.heads.parameters())
+    assert extra == len(TASKS) * 16  # the heads read 16 phase shares more
+    assert not build_model(micro("videomae", phase_features=True)).config.phase_features  # needs the phase head
+
+
 @pytest.mark.parametrize("backbone", BACKBONES)
 @pytest.mark.parametrize("channels,k,size", [(1, 4, 32), (3, 6, 48), (7, 2, 32), (1, 5, 40)])
 def test_shapes(backbone, channels, k, size):

@@ -53,6 +53,18 @@ def test_mp4_decodes_to_every_frame_with_matching_times(tmp_path):
     np.testing.assert_allclose([float(r["time_hpi"]) for r in rows], renderer.times, atol=1e-4)
 
 
+def test_mp4_writes_the_phase_annotation_beside_the_video(tmp_path):
+    truth = make_truth()
+    times = np.arange(0.0, 60.0, 1.0)
+    video = np.zeros((len(times), 1, 16, 16), np.uint8)
+    write_mp4_recording(tmp_path, truth.embryo_id, video, times)
+    assert not (tmp_path / "videos" / f"{truth.embryo_id}_phases.csv").exists()  # no events: no annotation
+    write_mp4_recording(tmp_path, truth.embryo_id, video, times, events=truth.events)
+    with (tmp_path / "videos" / f"{truth.embryo_id}_phases.csv").open() as handle:
+        rows = [(n, int(a), int(b)) for n, a, b in csv.reader(handle)]
+    assert rows == phase_rows(truth.events, times) and len(rows) >= 3
+
+
 def test_mp4_has_a_keyframe_every_16_frames_for_cheap_random_access(tmp_path):
     rng = np.random.default_rng(0)
     base = rng.integers(40, 200, (32, 32)).astype(np.int16)

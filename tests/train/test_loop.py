@@ -16,7 +16,7 @@ from train_toy import ToyData, ToyModel
 from aivf.config import ConfigError, load_config
 from aivf.train.checkpoint import _optimizer_from_flat, _optimizer_to_flat, rng_state, set_rng_state
 from aivf.train.ema import EMA
-from aivf.train.loop import build_accelerator, evaluate, param_groups, train, warmup_cosine
+from aivf.train.loop import build_accelerator, evaluate, param_groups, train, train_step, warmup_cosine
 from aivf.train.tracking import resolve_wandb_mode
 
 
@@ -85,6 +85,25 @@ def test_evaluate_skips_tasks_without_both_classes():
     assert "auc_euploid" not in metrics and "auc_d3_fhb" in metrics and metrics["n_d3_fhb"] > 0
     assert metrics["auc_mean"] == pytest.approx((metrics["auc_d3_fhb"] + metrics["auc_d5_fhb"]) / 2)
     assert preds["probs"].shape == (12, 3) and len(preds["embryo_id"]) == 12
+
+
+def test_phase_labels_reach_the_model_in_training_but_not_in_evaluation():
+    class Recorder(torch.nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.w, self.seen = torch.nn.Parameter(torch.zeros(3)), []
+
+        def forward(self, pixel_values, **kwargs):
+            self.seen.append(sorted(kwargs))
+            logits = self.w.expand(len(pixel_values), 3)
+            return type("Out", (), {"loss": logits.sum(), "logits": logits})()
+
+    accelerator, model = build_accelerator(1, "no"), Recorder()
+    batch = {"pixel_values": torch.zeros(2, 4, 1, 8, 8), "labels": torch.zeros(2, 3), "embryo_id": ["a", "b"],
+             "phase_labels": torch.full((2, 4), -100)}
+    train_step(model, batch, torch.optim.SGD(model.parameters(), lr=0.1), accelerator, grad_clip=0.0)
+    evaluate(model, iter([batch]), accelerator)
+    assert "phase_labels" in model.seen[0] and "phase_labels" not in model.seen[1]
 
 
 def test_wandb_mode_auto_is_offline_without_login(monkeypatch, tmp_path):
