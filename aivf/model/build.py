@@ -28,6 +28,7 @@ def embryo_config(cfg: ModelConfig, backbone_config: dict | None = None) -> Embr
         num_covariates=cfg.num_covariates, covariate_fusion=cfg.covariate_fusion,
         head_hidden_size=cfg.head_hidden_size, head_dropout=cfg.head_dropout, phase_head=cfg.phase_head,
         num_phases=cfg.num_phases, phase_loss_weight=cfg.phase_loss_weight, phase_features=cfg.phase_features,
+        phase_only_heads=cfg.phase_only_heads,
         task_weighting=cfg.task_weighting,
         task_weights=list(cfg.task_weights),
     )

@@ -35,5 +35,6 @@ class ModelConfig:
     num_phases: int = 16  # phase classes (the 16 of the Gomez dataset); phase label -100 = ignore
     phase_loss_weight: float = 0.5  # weight of the phase cross-entropy in the total loss
     phase_features: bool = False  # heads also see the time-averaged predicted phase probabilities (a learned kinetics summary)
+    phase_only_heads: bool = False  # task heads read ONLY the phase-time summary (+ covariates), not the pooled video feature: ~60 weights for ~150 labels (needs phase_features)
     task_weighting: Literal["fixed", "uncertainty"] = "fixed"  # fixed weights or Kendall et al. learned weighting
     task_weights: list[float] = field(default_factory=lambda: [1.0, 1.0, 1.0])  # fixed weights of (d3, d5, euploid)

@@ -30,6 +30,7 @@ class EmbryoConfig(PretrainedConfig):
         num_phases: phase classes (16 Gomez phases).
         phase_loss_weight: weight of the phase loss in the total.
         phase_features: also feed the task heads the time-averaged predicted phase probabilities (needs phase_head).
+        phase_only_heads: the task heads read only the phase-time summary (+ covariates) (needs phase_features).
         task_weighting: ``"fixed"`` or ``"uncertainty"``.
         task_weights: fixed weights, one per task.
         tasks: names of the binary tasks, in the column order of ``labels``.
@@ -53,6 +54,7 @@ class EmbryoConfig(PretrainedConfig):
         num_phases: int = 16,
         phase_loss_weight: float = 0.5,
         phase_features: bool = False,
+        phase_only_heads: bool = False,
         task_weighting: str = "fixed",
         task_weights: list[float] | None = None,
         tasks: list[str] | None = None,
@@ -78,6 +80,7 @@ class EmbryoConfig(PretrainedConfig):
         self.num_phases = num_phases
         self.phase_loss_weight = phase_loss_weight
         self.phase_features = phase_features and phase_head
+        self.phase_only_heads = phase_only_heads and self.phase_features
         self.task_weighting = task_weighting
         self.tasks = list(tasks or TASKS)
         self.task_weights = list(task_weights if task_weights is not None else [1.0] * len(self.tasks))

@@ -100,7 +100,9 @@ class EmbryoModel(EmbryoPreTrainedModel):
             self.time_embed.mlp[2]._zero_init = True
         dim = self.backbone.num_features
         phase_dim = config.num_phases if getattr(config, "phase_features", False) else 0
-        self.heads = MultiTaskHead(dim + phase_dim, len(config.tasks), config.num_covariates, config.covariate_fusion,
+        # phase_only_heads: the few outcome labels fit a linear read-out of the kinetics summary, not of D features.
+        head_dim = phase_dim if getattr(config, "phase_only_heads", False) else dim + phase_dim
+        self.heads = MultiTaskHead(head_dim, len(config.tasks), config.num_covariates, config.covariate_fusion,
                                    config.head_hidden_size, config.head_dropout)
         if getattr(self.heads, "film", None) is not None:
             self.heads.film._zero_init = True
@@ -177,6 +179,8 @@ class EmbryoModel(EmbryoPreTrainedModel):
                 probs = step_logits.detach().float().softmax(-1)
                 share = (probs * weight).sum(1) / weight.sum(1).clamp(min=1.0)  # (B, P)
                 head_input = torch.cat([pooled, share.to(pooled.dtype)], dim=-1)
+                if getattr(self.config, "phase_only_heads", False):
+                    head_input = share.to(pooled.dtype)
             phase_logits = step_logits.repeat_interleave(stride, dim=1)[:, :frames]  # (B, K', P)
             if phase_logits.shape[1] < frames:  # a ragged last keyframe VideoMAE dropped: reuse the last step
                 extra = phase_logits[:, -1:].expand(-1, frames - phase_logits.shape[1], -1)

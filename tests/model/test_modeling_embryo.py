@@ -47,6 +47,16 @@ def test_phase_features_feed_the_heads_but_outcome_loss_leaves_the_phase_head_al
     assert not build_model(micro("videomae", phase_features=True)).config.phase_features  # needs the phase head
 
 
+def test_phase_only_heads_read_just_the_phase_summary_and_covariates():
+    model = build_model(micro("videomae", phase_head=True, phase_features=True, phase_only_heads=True))
+    assert model.config.phase_only_heads
+    assert sum(p.numel() for p in model.heads.parameters()) == len(TASKS) * (16 + 2 + 1)  # linear on [share, cov]
+    model(**batch(), labels=torch.tensor([[1.0, 0.0, 1.0], [0.0, 1.0, 0.0]])).loss.backward()
+    backbone_grad = sum(p.grad.abs().sum() for p in model.backbone.parameters() if p.grad is not None)
+    assert backbone_grad == 0  # outcome labels cannot bend the video features; only the phase loss trains them
+    assert not build_model(micro("videomae", phase_only_heads=True)).config.phase_only_heads  # needs phase features
+
+
 @pytest.mark.parametrize("backbone", BACKBONES)
 @pytest.mark.parametrize("channels,k,size", [(1, 4, 32), (3, 6, 48), (7, 2, 32), (1, 5, 40)])
 def test_shapes(backbone, channels, k, size):
