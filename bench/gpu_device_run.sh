@@ -2,6 +2,11 @@
 # Runs the GPU training benchmark on a bare GPU machine that has CUDA torch + transformers but not the rest
 # of the stack: installs the wheels carried in .carry/wheels (offline), then runs bench/bench_gpu_train.py.
 # Usage (from the repo root): OUT=/some/dir bash bench/gpu_device_run.sh
+# Fill .carry/wheels (git-ignored) beforehand on a machine with PyPI, for the GPU machine's Python (3.12 here):
+#   pip download --no-deps -d .carry/wheels --python-version 3.12 --only-binary=:all: \
+#     --platform manylinux2014_x86_64 --platform manylinux_2_28_x86_64 datasets==5.2.0 dill multiprocess \
+#     decord==0.6.0 av hjson omegaconf pydantic pydantic-core annotated-types typing-inspection
+#   pip download --no-deps -d .carry/wheels --no-binary=:all: deepspeed==0.19.8 antlr4-python3-runtime==4.9.3
 set -uo pipefail
 OUT=${OUT:-outputs/bench_gpu}; mkdir -p "$OUT"
 PY=${PY:-python3}
