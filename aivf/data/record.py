@@ -23,6 +23,13 @@ Size = int | tuple[int, int] | None  # a square side, or (height, width); None =
 DRAFT_SLACK = 0.9  # JPEG draft decoding may stop at this fraction of the requested size (see load_gray)
 
 
+
+def center_crop(frames: np.ndarray, side: int) -> np.ndarray:
+    """The central ``side`` x ``side`` pixels of (..., H, W) frames."""
+    h, w = frames.shape[-2:]
+    top, left = max((h - side) // 2, 0), max((w - side) // 2, 0)
+    return frames[..., top:top + side, left:left + side]
+
 class RecordingError(RuntimeError):
     """A recording that cannot be read at all (corrupt video, empty folder); the message names the path."""
 
@@ -233,9 +240,16 @@ class Recording:
     def read_keyframes(self, cfg: KeyframeConfig) -> tuple[np.ndarray, Keyframes]:
         """uint8 (K, P, S, S) keyframes at ``cfg.size`` (zeros where missing) and the selection."""
         keys = self.keyframes(cfg)
-        valid = self.read(keys.valid_indices, cfg.size or None)
+        if not 0 < cfg.crop_fraction <= 1:
+            raise ValueError(f"data.keyframes.crop_fraction={cfg.crop_fraction}: expected a fraction in (0, 1]")
+        size = cfg.size or None
+        if size and cfg.crop_fraction < 1:  # read larger, keep the centre: the readers' resize path does the work
+            size = int(round(cfg.size / cfg.crop_fraction))
+        valid = self.read(keys.valid_indices, size)
         if len(valid) == 0 and len(self):  # nothing within tolerance: learn the frame size from frame 0
-            valid = self.read([0], cfg.size or None)[:0]
+            valid = self.read([0], size)[:0]
+        if cfg.crop_fraction < 1:
+            valid = center_crop(valid, cfg.size or int(round(valid.shape[-1] * cfg.crop_fraction)))
         out = np.zeros((len(keys.indices), *valid.shape[1:]), dtype=np.uint8)
         out[keys.mask] = valid
         return out, keys

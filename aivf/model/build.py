@@ -21,6 +21,16 @@ def embryo_config(cfg: ModelConfig, backbone_config: dict | None = None) -> Embr
         else:
             backbone_config.update(num_channels=cfg.channels, drop_path_rate=cfg.drop_path_rate)
         backbone_config.update(dict(cfg.backbone_overrides))
+    if cfg.conv_stem:
+        if cfg.backbone != "videomae":
+            raise ValueError(f"model.conv_stem is implemented for the VideoMAE backbone, not {cfg.backbone!r}: "
+                             "set model.conv_stem=0")
+        factor = 2 ** cfg.conv_stem
+        if cfg.image_size % factor or backbone_config["patch_size"] % factor:
+            raise ValueError(f"model.conv_stem={cfg.conv_stem} shrinks frames by {factor}: model.image_size="
+                             f"{cfg.image_size} and the patch size {backbone_config['patch_size']} must divide by it")
+        backbone_config.update(image_size=cfg.image_size // factor, num_channels=cfg.conv_stem_channels,
+                               patch_size=backbone_config["patch_size"] // factor)
     backbone_config["attn_implementation"] = cfg.attn_implementation
     return EmbryoConfig(
         backbone_type=cfg.backbone, backbone_config=backbone_config, num_frames=cfg.num_frames,
@@ -28,7 +38,8 @@ def embryo_config(cfg: ModelConfig, backbone_config: dict | None = None) -> Embr
         num_covariates=cfg.num_covariates, covariate_fusion=cfg.covariate_fusion,
         head_hidden_size=cfg.head_hidden_size, head_dropout=cfg.head_dropout, phase_head=cfg.phase_head,
         num_phases=cfg.num_phases, phase_loss_weight=cfg.phase_loss_weight, phase_features=cfg.phase_features,
-        phase_only_heads=cfg.phase_only_heads,
+        phase_only_heads=cfg.phase_only_heads, task_head=cfg.task_head, conv_stem=cfg.conv_stem,
+        conv_stem_channels=cfg.conv_stem_channels,
         task_weighting=cfg.task_weighting,
         task_weights=list(cfg.task_weights),
     )
@@ -41,6 +52,9 @@ def build_model(cfg: ModelConfig) -> EmbryoModel:
     grid is resized to ``num_frames`` x ``image_size`` at run time). With a Video Swin checkpoint
     (torchvision or official), ``cfg.size`` must name the checkpoint's size (tiny/small/base).
     """
+    if cfg.conv_stem and cfg.pretrained:
+        raise ValueError(f"model.conv_stem={cfg.conv_stem} puts untrained convolutions in front of the pretrained "
+                         f"backbone {cfg.pretrained}, whose patch embedding expects pixels: set model.conv_stem=0")
     if cfg.pretrained and cfg.backbone == "videomae":
         backbone = load_videomae_folder(cfg.pretrained, cfg.channels, cfg.attn_implementation,
                                         dict(cfg.backbone_overrides))

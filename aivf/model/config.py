@@ -26,6 +26,10 @@ class ModelConfig:
     attn_implementation: Literal["sdpa", "eager"] = "sdpa"  # attention kernel of the backbone
     gradient_checkpointing: bool = False  # recompute backbone activations in backward to save memory
     drop_path_rate: float = 0.1  # stochastic depth of the Swin blocks (VideoMAE has none)
+    # Stride-2 conv layers before the transformer's patch embedding (0 = none; from-scratch training only):
+    # the frame shrinks by 2**conv_stem and the patch size with it, so the token grid stays the same.
+    conv_stem: int = 0
+    conv_stem_channels: int = 32  # channels the stem hands to the patch embedding
     time_embedding: bool = True  # add a learned embedding of each keyframe's hpi to its temporal tokens
     num_covariates: int = 2  # covariate features per embryo ([(age-35)/5, is_icsi]); 0 = no covariates
     covariate_fusion: Literal["none", "concat", "film"] = "concat"  # how covariates meet the pooled video feature
@@ -36,5 +40,8 @@ class ModelConfig:
     phase_loss_weight: float = 0.5  # weight of the phase cross-entropy in the total loss
     phase_features: bool = False  # heads also see the time-averaged predicted phase probabilities (a learned kinetics summary)
     phase_only_heads: bool = False  # task heads read ONLY the phase-time summary (+ covariates), not the pooled video feature: ~60 weights for ~150 labels (needs phase_features)
+    # separate: one logistic read-out per task; shared_score: one competence score that all tasks' labels train
+    # (each task scales it and adds its own covariate terms), for when outcome labels are scarce.
+    task_head: Literal["separate", "shared_score"] = "separate"
     task_weighting: Literal["fixed", "uncertainty"] = "fixed"  # fixed weights or Kendall et al. learned weighting
     task_weights: list[float] = field(default_factory=lambda: [1.0, 1.0, 1.0])  # fixed weights of (d3, d5, euploid)

@@ -22,6 +22,9 @@ class EmbryoConfig(PretrainedConfig):
         image_size: frame side the model is trained on.
         num_channels: focal planes per keyframe.
         time_embedding: add a learned embedding of each keyframe's hpi to the temporal tokens.
+        conv_stem: stride-2 conv layers before the backbone (0 = none); backbone_config then describes the
+            stem's output (its image_size, patch_size and num_channels).
+        conv_stem_channels: channels of the stem's output.
         num_covariates: covariate features per embryo (0 = none).
         covariate_fusion: ``"none"``, ``"concat"`` or ``"film"``.
         head_hidden_size: hidden units of the task MLP (0 = linear).
@@ -31,6 +34,7 @@ class EmbryoConfig(PretrainedConfig):
         phase_loss_weight: weight of the phase loss in the total.
         phase_features: also feed the task heads the time-averaged predicted phase probabilities (needs phase_head).
         phase_only_heads: the task heads read only the phase-time summary (+ covariates) (needs phase_features).
+        task_head: ``"separate"`` (a read-out per task) or ``"shared_score"`` (one score all tasks' labels train).
         task_weighting: ``"fixed"`` or ``"uncertainty"``.
         task_weights: fixed weights, one per task.
         tasks: names of the binary tasks, in the column order of ``labels``.
@@ -46,6 +50,8 @@ class EmbryoConfig(PretrainedConfig):
         image_size: int = 128,
         num_channels: int = 1,
         time_embedding: bool = True,
+        conv_stem: int = 0,
+        conv_stem_channels: int = 32,
         num_covariates: int = 2,
         covariate_fusion: str = "concat",
         head_hidden_size: int = 0,
@@ -55,6 +61,7 @@ class EmbryoConfig(PretrainedConfig):
         phase_loss_weight: float = 0.5,
         phase_features: bool = False,
         phase_only_heads: bool = False,
+        task_head: str = "separate",
         task_weighting: str = "fixed",
         task_weights: list[float] | None = None,
         tasks: list[str] | None = None,
@@ -72,6 +79,8 @@ class EmbryoConfig(PretrainedConfig):
         self.image_size = image_size
         self.num_channels = num_channels
         self.time_embedding = time_embedding
+        self.conv_stem = conv_stem
+        self.conv_stem_channels = conv_stem_channels
         self.num_covariates = num_covariates
         self.covariate_fusion = covariate_fusion
         self.head_hidden_size = head_hidden_size
@@ -81,6 +90,9 @@ class EmbryoConfig(PretrainedConfig):
         self.phase_loss_weight = phase_loss_weight
         self.phase_features = phase_features and phase_head
         self.phase_only_heads = phase_only_heads and self.phase_features
+        if task_head not in ("separate", "shared_score"):
+            raise ValueError(f"task_head={task_head!r}: expected 'separate' or 'shared_score'")
+        self.task_head = task_head
         self.task_weighting = task_weighting
         self.tasks = list(tasks or TASKS)
         self.task_weights = list(task_weights if task_weights is not None else [1.0] * len(self.tasks))

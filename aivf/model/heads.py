@@ -86,6 +86,35 @@ class MultiTaskHead(nn.Module):
         return self.mlp(self.dropout(pooled))
 
 
+class SharedScoreHead(nn.Module):
+    """One embryo-competence score read out once; each task rescales it and adds its own covariate terms.
+
+    ``logit_t = scale_t * (w . h) + cov_t . covariates + bias_t``. Every label -- FHB after a day-3 or a
+    day-5 transfer, a PGT-A result -- then teaches the same ranking direction ``w``: about three times
+    the labels of one task, which matters when only ~1 embryo in 4 has any outcome. Within one patient
+    (same covariates) the tasks rank embryos alike unless a scale turns negative.
+    """
+
+    def __init__(self, in_dim: int, num_tasks: int, num_covariates: int, dropout: float):
+        super().__init__()
+        self.num_covariates = num_covariates
+        self.dropout = nn.Dropout(dropout)
+        self.score = nn.Linear(in_dim, 1, bias=False)
+        self.scale = nn.Parameter(torch.ones(num_tasks))
+        self.covariates = nn.Linear(max(num_covariates, 1), num_tasks)  # its bias is each task's base rate
+
+    def forward(self, pooled: torch.Tensor, covariates: torch.Tensor | None) -> torch.Tensor:
+        """Args: pooled: [B, D]; covariates: [B, num_covariates] or None (read as zeros). Returns [B, num_tasks]."""
+        width = self.covariates.in_features
+        if covariates is None or self.num_covariates == 0:
+            covariates = pooled.new_zeros(pooled.shape[0], width)
+        elif covariates.shape[-1] != self.num_covariates:
+            raise ValueError(f"covariates has {covariates.shape[-1]} features but the model was built with "
+                             f"model.num_covariates={self.num_covariates}")
+        covariates = torch.nan_to_num(covariates.to(pooled.dtype), nan=0.0)
+        return self.score(self.dropout(pooled)) * self.scale + self.covariates(covariates)
+
+
 def masked_bce_per_task(logits: torch.Tensor, labels: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     """Mean binary cross-entropy of each task over its labelled rows.
 

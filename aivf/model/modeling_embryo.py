@@ -21,11 +21,13 @@ from transformers.utils import ModelOutput
 from aivf.model.configuration_embryo import EmbryoConfig
 from aivf.model.heads import (
     MultiTaskHead,
+    SharedScoreHead,
     TaskWeighting,
     TimeEmbedding,
     masked_bce_per_task,
     masked_phase_loss,
 )
+from aivf.model.stem import ConvStem
 from aivf.model.videomae import VideoMAEBackbone
 
 # VideoMAEConfig arguments that define the architecture (the rest of its to_dict() is bookkeeping).
@@ -44,7 +46,8 @@ class EmbryoModelOutput(ModelOutput):
         logits: [B, num_tasks] binary logits in the order of ``config.tasks`` (d3_fhb, d5_fhb, euploid).
         task_losses: task name -> scalar loss (0 for a task with no label in the batch); ``phase`` too.
         phase_logits: [B, K, num_phases] per-keyframe phase logits when ``config.phase_head``.
-        pooled_output: [B, D] the pooled video feature the heads read.
+        pooled_output: [B, D] the pooled video feature.
+        head_features: [B, F] what the task heads read besides covariates (pooled feature and/or phase shares).
     """
 
     loss: torch.Tensor | None = None
@@ -52,6 +55,7 @@ class EmbryoModelOutput(ModelOutput):
     task_losses: dict[str, torch.Tensor] | None = None
     phase_logits: torch.Tensor | None = None
     pooled_output: torch.Tensor | None = None
+    head_features: torch.Tensor | None = None
 
 
 def make_backbone(backbone_type: str, backbone_config: dict) -> nn.Module:
@@ -94,6 +98,8 @@ class EmbryoModel(EmbryoPreTrainedModel):
 
     def __init__(self, config: EmbryoConfig):
         super().__init__(config)
+        stem_layers = getattr(config, "conv_stem", 0)
+        self.stem = ConvStem(config.num_channels, config.conv_stem_channels, stem_layers) if stem_layers else None
         self.backbone = make_backbone(config.backbone_type, config.backbone_config)
         self.time_embed = TimeEmbedding(self.backbone.embed_dim) if config.time_embedding else None
         if self.time_embed is not None:
@@ -102,11 +108,18 @@ class EmbryoModel(EmbryoPreTrainedModel):
         phase_dim = config.num_phases if getattr(config, "phase_features", False) else 0
         # phase_only_heads: the few outcome labels fit a linear read-out of the kinetics summary, not of D features.
         head_dim = phase_dim if getattr(config, "phase_only_heads", False) else dim + phase_dim
-        self.heads = MultiTaskHead(head_dim, len(config.tasks), config.num_covariates, config.covariate_fusion,
-                                   config.head_hidden_size, config.head_dropout)
+        if getattr(config, "task_head", "separate") == "shared_score":
+            self.heads = SharedScoreHead(head_dim, len(config.tasks), config.num_covariates, config.head_dropout)
+        else:
+            self.heads = MultiTaskHead(head_dim, len(config.tasks), config.num_covariates, config.covariate_fusion,
+                                       config.head_hidden_size, config.head_dropout)
         if getattr(self.heads, "film", None) is not None:
             self.heads.film._zero_init = True
-        self.phase_head = nn.Linear(dim, config.num_phases) if config.phase_head else None
+        # A token step covers temporal_stride keyframes (one tubelet) and names the phase of each of them:
+        # on days 1-3 two keyframes 7 h apart differ in phase more often than not, so one phase per step
+        # would blur exactly the cleavage timing that carries the most signal.
+        stride = self.backbone.temporal_stride
+        self.phase_head = nn.Linear(dim, config.num_phases * stride) if config.phase_head else None
         self.task_weighting = TaskWeighting(config.task_weighting, config.task_weights)
         self.post_init()
 
@@ -164,6 +177,8 @@ class EmbryoModel(EmbryoPreTrainedModel):
         temporal_embedding = None
         if self.time_embed is not None and mean_hpi is not None:
             temporal_embedding = self.time_embed(mean_hpi)  # (B, T', D_embed)
+        if self.stem is not None:
+            pixel_values = self.stem(pixel_values)
         tokens = self.backbone.features(pixel_values, temporal_embedding=temporal_embedding)  # (B, T', S, D)
         per_step = tokens.mean(dim=2)  # (B, T', D)
         weight = valid.to(per_step.dtype).unsqueeze(-1)
@@ -171,20 +186,24 @@ class EmbryoModel(EmbryoPreTrainedModel):
 
         phase_logits, head_input = None, pooled
         if self.phase_head is not None:
-            stride = self.backbone.temporal_stride
-            step_logits = self.phase_head(per_step)  # (B, T', P)
+            steps_out = per_step.shape[1]
+            phase_logits = self.phase_head(per_step).view(batch, steps_out * self.backbone.temporal_stride, -1)
+            phase_logits = phase_logits[:, :frames]  # (B, K', P); Swin pads a ragged last tubelet
+            if phase_logits.shape[1] < frames:  # a ragged last keyframe VideoMAE dropped: reuse the last one
+                extra = phase_logits[:, -1:].expand(-1, frames - phase_logits.shape[1], -1)
+                phase_logits = torch.cat([phase_logits, extra], dim=1)
             if getattr(self.config, "phase_features", False):
-                # Share of the present time steps spent in each predicted phase: a learned kinetics summary
-                # (like annotated event times); detached so the outcome loss cannot bend the phase head.
-                probs = step_logits.detach().float().softmax(-1)
-                share = (probs * weight).sum(1) / weight.sum(1).clamp(min=1.0)  # (B, P)
+                # Share of the present keyframes in each predicted phase: a learned kinetics summary (like
+                # annotated event times); detached so the outcome loss cannot bend the phase head.
+                present = torch.ones(batch, frames, device=per_step.device) if keyframe_mask is None \
+                    else keyframe_mask.float()
+                if keyframe_hpi is not None:
+                    present = present * torch.isfinite(keyframe_hpi).float()
+                probs = phase_logits.detach().float().softmax(-1) * present.unsqueeze(-1)
+                share = probs.sum(1) / present.sum(1, keepdim=True).clamp(min=1.0)  # (B, P)
                 head_input = torch.cat([pooled, share.to(pooled.dtype)], dim=-1)
                 if getattr(self.config, "phase_only_heads", False):
                     head_input = share.to(pooled.dtype)
-            phase_logits = step_logits.repeat_interleave(stride, dim=1)[:, :frames]  # (B, K', P)
-            if phase_logits.shape[1] < frames:  # a ragged last keyframe VideoMAE dropped: reuse the last step
-                extra = phase_logits[:, -1:].expand(-1, frames - phase_logits.shape[1], -1)
-                phase_logits = torch.cat([phase_logits, extra], dim=1)
 
         logits = self.heads(head_input, covariates)
 
@@ -201,7 +220,7 @@ class EmbryoModel(EmbryoPreTrainedModel):
                 task_losses["phase"] = phase_loss
                 loss = loss + self.config.phase_loss_weight * phase_loss
         return EmbryoModelOutput(loss=loss, logits=logits, task_losses=task_losses, phase_logits=phase_logits,
-                                 pooled_output=pooled)
+                                 pooled_output=pooled, head_features=head_input)
 
     def _token_steps(self, frames: int) -> int:
         stride = self.backbone.temporal_stride

@@ -23,12 +23,17 @@ class TrainConfig:
     grad_accum_steps: int = 1  # micro-batches accumulated before each optimizer step
     lr: float = 1e-4  # peak learning rate of AdamW, reached after warmup
     min_lr_ratio: float = 0.0  # the cosine decays to lr x min_lr_ratio at max_steps
+    # The task heads are a linear read-out trained on few labels: a larger step lets them keep up with the backbone.
+    head_lr_scale: float = 1.0  # the heads' (heads.*) learning rate = lr x this
     warmup_steps: int = 50  # linear warmup from 0 over this many optimizer steps
     weight_decay: float = 0.05  # AdamW decoupled weight decay (not applied to biases and norms)
     beta1: float = 0.9  # AdamW first-moment decay
     beta2: float = 0.999  # AdamW second-moment decay
     grad_clip: float = 1.0  # clip the global gradient norm to this (0: no clipping)
     mixed_precision: Literal["auto", "no", "bf16", "fp16"] = "auto"  # auto: bf16 on GPUs that have it, else fp16 on GPU, no on CPU
+    # After the last step, refit the (linear) task heads on frozen features: full-batch L2 logistic regression,
+    # strength chosen on the validation split (aivf/train/refit.py). For when outcome labels are scarce.
+    refit_heads: bool = False
     ema_decay: float = 0.0  # exponential moving average of weights (e.g. 0.999); 0 disables EMA
     eval_with_ema: bool = True  # evaluate (and keep as best) the EMA weights when EMA is on
     eval_every: int = 100  # evaluate every N optimizer steps (and at the end); 0: only at the end

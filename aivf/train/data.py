@@ -11,7 +11,7 @@ from __future__ import annotations
 import dataclasses
 import threading
 from collections.abc import Iterator
-from queue import Queue
+from queue import Full, Queue
 
 import torch
 import torch.distributed as dist
@@ -42,11 +42,21 @@ class ShardTrainData:
 
     def train_batches(self, epoch: int, skip: int) -> Iterator[dict]:
         stream = prefetch(self.train_loader.iter_epoch(epoch, skip_batches=skip), self.prefetch_batches)
-        while True:
-            batch = next(stream, None)
-            if not _all_ranks_have(batch is not None, self.world_size):
-                return
-            yield batch
+        try:
+            while True:
+                batch = next(stream, None)
+                if not _all_ranks_have(batch is not None, self.world_size):
+                    return
+                yield batch
+        finally:
+            stream.close()
+
+    def split_batches(self, part: str) -> Iterator[dict]:
+        """Every batch of ``<split>/<part>`` in order, unaugmented; every rank reads all of it (head refit)."""
+        from aivf.dataset.loader import iter_eval_batches, load_split
+
+        ds = load_split(self.path, f"{self.split}/{part}")
+        return iter_eval_batches(ds, self.loader_cfg.batch_size, self.loader_cfg)
 
     def eval_batches(self) -> Iterator[dict]:
         from aivf.dataset.loader import iter_eval_batches, load_split
@@ -63,6 +73,8 @@ def prefetch(batches: Iterator[dict], depth: int) -> Iterator[dict]:
 
     Order and content are unchanged (the loader seeds each batch's augmentation by its index), so
     exact resume still holds. numpy, pyarrow and torch release the GIL in their heavy work.
+    Closing the generator stops the reader and joins it: a reader thread still inside pyarrow or torch
+    when the interpreter exits aborts the process ("terminate called without an active exception").
     """
     if depth <= 0:
         yield from batches
@@ -71,15 +83,25 @@ def prefetch(batches: Iterator[dict], depth: int) -> Iterator[dict]:
     queue: Queue = Queue(maxsize=depth)
     stop = threading.Event()
 
+    def put(item) -> bool:
+        """Wait for room in the queue unless asked to stop; False once stopped."""
+        while not stop.is_set():
+            try:
+                queue.put(item, timeout=0.05)
+                return True
+            except Full:
+                continue
+        return False
+
     def work() -> None:
         try:
             for batch in batches:
-                if stop.is_set():
+                if not put(batch):
                     return
-                queue.put(batch)
         except BaseException as err:  # re-raised in the consumer
-            queue.put(err)
-        queue.put(done)
+            put(err)
+            return
+        put(done)
 
     thread = threading.Thread(target=work, daemon=True, name="aivf-prefetch")
     thread.start()
@@ -90,8 +112,7 @@ def prefetch(batches: Iterator[dict], depth: int) -> Iterator[dict]:
             yield item
     finally:
         stop.set()
-        while thread.is_alive() and not queue.empty():  # unblock a producer waiting on a full queue
-            queue.get_nowait()
+        thread.join(timeout=120)  # the reader finishes at most the batch it is building
 
 
 def _all_ranks_have(mine: bool, world_size: int) -> bool:

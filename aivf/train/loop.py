@@ -82,13 +82,16 @@ def configure_deepspeed(accelerator: Accelerator, batch_size: int, grad_accum_st
     accelerator.gradient_accumulation_steps = grad_accum_steps
 
 
-def param_groups(model: torch.nn.Module, weight_decay: float) -> list[dict]:
-    """AdamW groups: no weight decay on biases, norms and embeddings-like 1-D parameters."""
-    decay, no_decay = [], []
-    for p in model.parameters():
+def param_groups(model: torch.nn.Module, weight_decay: float, lr: float,
+                 head_lr_scale: float = 1.0) -> list[dict]:
+    """AdamW groups: no weight decay on biases, norms and embeddings-like 1-D parameters; the task heads
+    (``heads.*``) at ``lr * head_lr_scale``."""
+    groups = {(decay, head): [] for decay in (True, False) for head in (True, False)}
+    for name, p in model.named_parameters():
         if p.requires_grad:
-            (decay if p.ndim >= 2 else no_decay).append(p)
-    return [{"params": decay, "weight_decay": weight_decay}, {"params": no_decay, "weight_decay": 0.0}]
+            groups[(p.ndim >= 2, name.startswith("heads."))].append(p)
+    return [{"params": params, "weight_decay": weight_decay if decay else 0.0, "lr": lr * (head_lr_scale if head else 1.0)}
+            for (decay, head), params in groups.items() if params]
 
 
 def warmup_cosine(warmup_steps: int, max_steps: int, min_lr_ratio: float):
@@ -238,6 +241,30 @@ def _write_predictions(preds: dict, tasks: tuple[str, ...]):
     return write
 
 
+def refit_final_heads(accelerator: Accelerator, model, data: TrainData, tracker: Tracker, step: int) -> None:
+    """``train.refit_heads``: solve the task heads on frozen features, the same on every rank (aivf/train/refit.py)."""
+    from aivf.train.refit import refit_heads
+
+    plugin = accelerator.state.deepspeed_plugin
+    if plugin is not None and plugin.zero_stage == 3:
+        raise ValueError("train.refit_heads is not supported under ZeRO-3 (the heads are partitioned across ranks)")
+    if not hasattr(data, "split_batches"):
+        raise ValueError(f"train.refit_heads: {type(data).__name__} cannot list a split's batches (split_batches)")
+    unwrapped = accelerator.unwrap_model(model)
+    batches = {part: (send_to_device(b, accelerator.device) for b in data.split_batches(part)) for part in ("train", "val")}
+    report = refit_heads(unwrapped, batches["train"], batches["val"])
+    if accelerator.num_processes > 1:  # identical already on CPU; rank 0's copy wins against GPU nondeterminism
+        for p in unwrapped.heads.parameters():
+            torch.distributed.broadcast(p.data, src=0)
+    model.train()
+    accelerator.print(f"refitted the task heads on frozen features: l2 = {report['l2']}, validation loss "
+                      f"{report['val_loss_before']:.4f} -> {report['val_loss_after']:.4f} "
+                      f"({report['train_labels_per_task']} training labels per task)")
+    tracker.log({"refit/l2": report["l2"] if report["l2"] is not None else float("nan"),
+                 "refit/val_loss_before": report["val_loss_before"],
+                 "refit/val_loss_after": report["val_loss_after"]}, step=step)
+
+
 def build_model_and_data(cfg, accelerator: Accelerator) -> tuple[torch.nn.Module, TrainData]:
     """The real EmbryoModel and dataset streams (aivf.model, aivf.dataset)."""
     from aivf.model import build_model
@@ -268,7 +295,7 @@ def train(cfg, model: torch.nn.Module | None = None, data: TrainData | None = No
     if model is None or data is None:
         built_model, built_data = build_model_and_data(cfg, accelerator)
         model, data = model or built_model, data or built_data
-    optimizer = torch.optim.AdamW(param_groups(model, tc.weight_decay), lr=tc.lr, betas=(tc.beta1, tc.beta2))
+    optimizer = torch.optim.AdamW(param_groups(model, tc.weight_decay, tc.lr, tc.head_lr_scale), lr=tc.lr, betas=(tc.beta1, tc.beta2))
     configure_deepspeed(accelerator, tc.per_device_batch_size, tc.grad_accum_steps, tc.grad_clip)
     model, optimizer = accelerator.prepare(model, optimizer)
     # Not prepared by accelerate, which would step it once per process per optimizer step.
@@ -280,6 +307,9 @@ def train(cfg, model: torch.nn.Module | None = None, data: TrainData | None = No
     if deepspeed and tc.ema_decay > 0 and accelerator.state.deepspeed_plugin.zero_stage == 3:
         raise ValueError("train.ema_decay > 0 is not supported under ZeRO-3 (weights are partitioned across "
                          "ranks): set train.ema_decay=0 or use ZeRO-2 (configs/accelerate/deepspeed_zero2.yaml)")
+    if tc.refit_heads and tc.ema_decay > 0:
+        raise ValueError("train.refit_heads with train.ema_decay > 0: the refit would solve the live heads while "
+                         "evaluation swaps in the averaged ones; set one of them off")
     ema = EMA(accelerator.unwrap_model(model), tc.ema_decay) if tc.ema_decay > 0 else None
     effective = tc.per_device_batch_size * tc.grad_accum_steps * world
     accelerator.print(f"effective batch = {tc.per_device_batch_size} per device x {tc.grad_accum_steps} accumulation "
@@ -329,7 +359,8 @@ def train(cfg, model: torch.nn.Module | None = None, data: TrainData | None = No
     losses, tick, metrics, stop = [], time.perf_counter(), {}, False
     while state["step"] < tc.max_steps and not stop:
         seen = 0
-        for batch in data.train_batches(state["epoch"], skip=state["batches_in_epoch"]):
+        batches = data.train_batches(state["epoch"], skip=state["batches_in_epoch"])
+        for batch in batches:
             seen += 1
             batch = send_to_device(batch, accelerator.device)
             if state["step"] == 0 and state["batches_in_epoch"] == 0 and tc.log_images and accelerator.is_main_process:
@@ -355,6 +386,8 @@ def train(cfg, model: torch.nn.Module | None = None, data: TrainData | None = No
                              "train/epoch": state["epoch"]}, step=step)
                 progress.set_postfix(loss=f"{mean_loss:.4f}")
                 losses = []
+            if step == tc.max_steps and tc.refit_heads:
+                refit_final_heads(accelerator, model, data, tracker, step)
             if (tc.eval_every and step % tc.eval_every == 0) or step == tc.max_steps:
                 metrics = run_eval_and_maybe_keep_best()
                 stop = bool(tc.early_stop_patience) and state["bad_evals"] >= tc.early_stop_patience
@@ -375,6 +408,8 @@ def train(cfg, model: torch.nn.Module | None = None, data: TrainData | None = No
                 raise RuntimeError(f"epoch {state['epoch']} yielded no training batch: is the train split empty, "
                                    "or per_device_batch_size larger than it (drop_last)?")
             state["epoch"], state["batches_in_epoch"] = state["epoch"] + 1, 0
+        if hasattr(batches, "close"):  # a generator left early (max_steps, early stop): stop its prefetch thread now
+            batches.close()
     progress.close()
     save_weights(run_dir / "final", accelerator, model, None, {
         "config.yaml": lambda p: shutil.copy(run_dir / "config.yaml", p)})

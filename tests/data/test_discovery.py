@@ -54,3 +54,16 @@ def test_simulator_cohort_reads_back(tmp_path, fmt) -> None:
     assert frames.shape == (4, 3, 32, 32) and frames[keys.mask].std() > 1
     if fmt == "gomez":
         assert rec.phases is not None and rec.phases.max() >= 0
+
+
+def test_crop_fraction_keeps_the_centre_at_the_same_output_size(tmp_path) -> None:
+    path = tmp_path / "A1-1.mp4"
+    write_mp4(path, synthetic_frames(4, size=96))
+    rec = open_recording(path)
+    full, _ = rec.read_keyframes(KeyframeConfig(method="uniform", num_keyframes=2, size=80))
+    crop, keys = rec.read_keyframes(KeyframeConfig(method="uniform", num_keyframes=2, size=48, crop_fraction=0.6))
+    assert crop.shape == (2, 1, 48, 48) and keys.mask.all()
+    centre = full[..., 16:64, 16:64].astype(float)  # 48 px in the middle of the same frames read at 80 px
+    assert np.abs(crop.astype(float) - centre).mean() < 3
+    with pytest.raises(ValueError, match="crop_fraction"):
+        rec.read_keyframes(KeyframeConfig(num_keyframes=2, size=48, crop_fraction=1.5))

@@ -9,6 +9,7 @@ import torch.nn.functional as F
 
 from aivf.model.heads import (
     MultiTaskHead,
+    SharedScoreHead,
     TaskWeighting,
     TimeEmbedding,
     masked_bce_per_task,
@@ -91,3 +92,20 @@ def test_covariate_fusion_variants():
         assert out.shape == (4, 3) and torch.isfinite(out).all()
     concat = MultiTaskHead(6, 3, 2, "concat", hidden_size=0, dropout=0.0)
     assert not torch.allclose(concat(pooled, cov), concat(pooled, None))  # age matters
+
+
+def test_shared_score_head_ranks_alike_and_every_task_trains_the_score():
+    torch.manual_seed(0)
+    head = SharedScoreHead(6, 3, 2, dropout=0.0)
+    pooled, cov = torch.randn(8, 6), torch.tensor([[0.5, 1.0]]).expand(8, 2)  # one patient: same covariates
+    logits = head(pooled, cov)
+    order = logits[:, 0].argsort()
+    assert all(torch.equal(logits[:, t].argsort(), order) for t in range(3))  # one ranking while scales > 0
+    for task in range(3):  # a label of ANY task moves the shared score direction
+        head.zero_grad()
+        labels = torch.full((8, 3), NAN)
+        labels[:, task] = torch.tensor([1.0, 0.0] * 4)
+        losses, has = masked_bce_per_task(head(pooled, cov), labels)
+        losses.sum().backward()
+        assert head.score.weight.grad.abs().sum() > 0 and has.tolist() == [t == task for t in range(3)]
+    assert not torch.allclose(head(pooled, cov), head(pooled, None))  # covariates enter per task

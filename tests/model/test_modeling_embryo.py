@@ -256,3 +256,35 @@ def test_extra_batch_keys_are_ignored():
     model = build_model(micro("videomae"))
     out = model(**batch(), embryo_id=["a", "b"], patient_id=["p", "p"])  # model(**batch) from the loader
     assert out.logits.shape == (2, 3)
+
+
+def test_conv_stem_keeps_the_token_grid_and_reloads(tmp_path):
+    plain = build_model(micro("videomae", image_size=64))
+    stem = build_model(micro("videomae", image_size=64, conv_stem=2, conv_stem_channels=16, phase_head=True,
+                             task_head="shared_score")).eval()
+    assert stem.backbone.config.image_size == 16 and stem.backbone.config.patch_size == 4
+    assert stem.backbone.config.num_channels == 16
+    inputs = batch(size=64)
+    with torch.no_grad():
+        tokens = stem.backbone.features(stem.stem(inputs["pixel_values"]))
+        assert tokens.shape == plain.backbone.features(inputs["pixel_values"]).shape  # same tokens, same cost after
+        expected = stem(**inputs).logits
+    stem.save_pretrained(tmp_path)
+    with torch.no_grad():
+        assert torch.equal(EmbryoModel.from_pretrained(tmp_path).eval()(**inputs).logits, expected)
+
+
+@pytest.mark.parametrize("bad", [dict(backbone="video_swin"), dict(pretrained="/some/folder"), dict(image_size=34)])
+def test_conv_stem_refuses_what_it_cannot_do(bad):
+    args = dict(image_size=64, conv_stem=2) | bad
+    with pytest.raises(ValueError, match="conv_stem"):
+        build_model(micro(args.pop("backbone", "videomae"), **args))
+
+
+@pytest.mark.parametrize("backbone", BACKBONES)
+def test_phase_head_names_every_keyframe_of_a_tubelet(backbone):
+    model = build_model(micro(backbone, num_frames=5, phase_head=True)).eval()
+    with torch.no_grad():
+        out = model(**batch(2, 5), phase_labels=torch.zeros(2, 5, dtype=torch.long))
+    assert out.phase_logits.shape == (2, 5, 16)
+    assert not torch.allclose(out.phase_logits[:, 0], out.phase_logits[:, 1])  # same tubelet, own logits

@@ -36,9 +36,25 @@ def test_warmup_then_cosine_to_min():
 
 
 def test_no_weight_decay_on_biases():
-    groups = param_groups(ToyModel(), 0.05)
+    groups = param_groups(ToyModel(), 0.05, lr=1e-3)
     assert groups[0]["weight_decay"] == 0.05 and all(p.ndim == 2 for p in groups[0]["params"])
     assert groups[1]["weight_decay"] == 0.0 and all(p.ndim == 1 for p in groups[1]["params"])
+    assert {g["lr"] for g in groups} == {1e-3}
+
+
+def test_heads_get_their_own_learning_rate():
+    from aivf.model import EmbryoModel
+    from aivf.model.build import embryo_config
+    from aivf.model.config import ModelConfig
+
+    model = EmbryoModel(embryo_config(ModelConfig(image_size=32, num_frames=4, task_head="shared_score")))
+    groups = param_groups(model, 0.05, lr=1e-3, head_lr_scale=10.0)
+    head_ids = {id(p) for name, p in model.named_parameters() if name.startswith("heads.")}
+    for group in groups:
+        is_head = {id(p) in head_ids for p in group["params"]}
+        assert len(is_head) == 1, "a group mixes head and backbone parameters"
+        assert group["lr"] == pytest.approx(1e-2 if is_head.pop() else 1e-3)
+    assert sum(len(g["params"]) for g in groups) == len(list(model.parameters()))
 
 
 def test_ema_moves_towards_weights_and_swaps_back():
@@ -56,7 +72,7 @@ def test_ema_moves_towards_weights_and_swaps_back():
 
 def test_optimizer_state_round_trips_without_pickle():
     model = ToyModel()
-    opt = torch.optim.AdamW(param_groups(model, 0.1), lr=1e-3)
+    opt = torch.optim.AdamW(param_groups(model, 0.1, 1e-3), lr=1e-3)
     model(**{k: v for k, v in next(ToyData(n_train=8).train_batches(0, 0)).items() if k != "embryo_id"}).loss.backward()
     opt.step()
     tensors, meta = _optimizer_to_flat(opt.state_dict())
@@ -171,13 +187,13 @@ def test_warmup_cosine_scheduler_matches_torch_lambdalr():
     from aivf.train.loop import WarmupCosine
 
     factor = warmup_cosine(3, 10, 0.1)
-    ours = torch.optim.AdamW(param_groups(ToyModel(), 0.1), lr=0.5)
-    ref = torch.optim.AdamW(param_groups(ToyModel(), 0.1), lr=0.5)
+    ours = torch.optim.AdamW(param_groups(ToyModel(), 0.1, 0.5), lr=0.5)
+    ref = torch.optim.AdamW(param_groups(ToyModel(), 0.1, 0.5), lr=0.5)
     sched, ref_sched = WarmupCosine(ours, factor), torch.optim.lr_scheduler.LambdaLR(ref, factor)
     for _ in range(12):
         assert sched.get_last_lr() == pytest.approx(ref_sched.get_last_lr())
         ref.step()
         sched.step(), ref_sched.step()
-    resumed = WarmupCosine(torch.optim.AdamW(param_groups(ToyModel(), 0.1), lr=0.5), factor)
+    resumed = WarmupCosine(torch.optim.AdamW(param_groups(ToyModel(), 0.1, 0.5), lr=0.5), factor)
     resumed.load_state_dict(json.loads(json.dumps(sched.state_dict())))
     assert resumed.get_last_lr() == pytest.approx(sched.get_last_lr())

@@ -1,0 +1,118 @@
+"""Refit the task heads on frozen features after training: full batch, L2 penalty chosen on validation.
+
+Why: about one embryo in four has an outcome label (FHB of a transferred embryo, PGT-A of a biopsied
+one), so a training batch of 16 holds ~4 labels per task. Adam on such gradients leaves even a linear
+read-out far from its optimum: in the main job the in-loop heads ranked a cohort's blastocysts no better
+than chance while a logistic regression on the same frozen features did (docs/training.md). Once the
+backbone is trained, the heads are a small convex problem on fixed features; this solves it properly:
+
+    minimise  sum_t mean_i BCE(head(x_i)_t, y_it)  +  l2 * ||scaled head weights||^2
+
+over the labelled training embryos with L-BFGS, for each ``l2`` in a grid, and keeps the one with the
+lowest validation loss. Weights are penalised as if the features were standardised (each input weight is
+scaled by its feature's SD), so rare phases are not penalised more than common ones.
+"""
+
+from __future__ import annotations
+
+import copy
+import math
+from collections.abc import Iterable, Sequence
+
+import torch
+from torch import nn
+
+from aivf.model.heads import MultiTaskHead, SharedScoreHead, masked_bce_per_task
+
+L2_GRID: tuple[float, ...] = (1e-4, 1e-3, 1e-2, 1e-1, 1.0)
+INPUTS = ("pixel_values", "keyframe_hpi", "keyframe_mask", "covariates")
+
+
+class RefitError(ValueError):
+    """The heads cannot be refitted (kind of head, or no labels); says what to change."""
+
+
+@torch.no_grad()
+def head_inputs(model: nn.Module, batches: Iterable[dict]) -> dict[str, torch.Tensor]:
+    """What the heads read for every embryo of ``batches``: features [N, F], covariates [N, C], labels [N, T]."""
+    model.eval()
+    feats, covs, labels = [], [], []
+    for batch in batches:
+        out = model(**{k: batch[k] for k in INPUTS if k in batch})
+        feats.append(out.head_features.float())
+        covs.append(batch["covariates"].float())
+        labels.append(batch["labels"].float())
+    return {"features": torch.cat(feats), "covariates": torch.cat(covs), "labels": torch.cat(labels)}
+
+
+def _penalised_weights(heads: nn.Module, feature_sd: torch.Tensor) -> list[torch.Tensor]:
+    """The weights the L2 term sees, each input column scaled by its feature's SD (covariates are standardised)."""
+    if isinstance(heads, SharedScoreHead):
+        return [heads.score.weight * feature_sd, heads.covariates.weight, heads.scale - 1.0]
+    if isinstance(heads, MultiTaskHead) and isinstance(heads.mlp, nn.Linear) and heads.fusion in ("none", "concat"):
+        n = feature_sd.numel()
+        return [heads.mlp.weight[:, :n] * feature_sd, heads.mlp.weight[:, n:]]
+    raise RefitError("train.refit_heads needs linear heads: model.task_head=shared_score, or separate heads with "
+                     "model.head_hidden_size=0 and covariate_fusion none/concat")
+
+
+def _loss(heads: nn.Module, data: dict[str, torch.Tensor]) -> torch.Tensor:
+    losses, _ = masked_bce_per_task(heads(data["features"], data["covariates"]), data["labels"])
+    return losses.sum()
+
+
+def fit_heads(heads: nn.Module, train: dict[str, torch.Tensor], l2: float, max_iter: int = 200) -> float:
+    """Minimise the penalised training loss in place (L-BFGS, full batch); returns the final training loss."""
+    sd = train["features"].std(dim=0).clamp(min=1e-3)
+    params = [p for p in heads.parameters() if p.requires_grad]
+    optimizer = torch.optim.LBFGS(params, lr=1.0, max_iter=max_iter, line_search_fn="strong_wolfe")
+
+    def closure() -> torch.Tensor:
+        optimizer.zero_grad()
+        penalty = sum((w ** 2).sum() for w in _penalised_weights(heads, sd))
+        total = _loss(heads, train) + l2 * penalty
+        total.backward()
+        return total
+
+    heads.train(False)  # no dropout while solving
+    optimizer.step(closure)
+    with torch.no_grad():
+        return float(_loss(heads, train))
+
+
+def refit_heads(model: nn.Module, train_batches: Iterable[dict], val_batches: Iterable[dict],
+                grid: Sequence[float] = L2_GRID) -> dict:
+    """Refit ``model.heads`` on the training split's labels, ``l2`` chosen by validation loss.
+
+    Returns:
+        A report: chosen ``l2``, validation loss per ``l2``, the number of labels per task used, and the
+        validation loss of the heads as trained in the loop (``val_loss_before``).
+
+    Raises:
+        RefitError: the heads are not linear, or a task's training labels are all missing.
+    """
+    train, val = head_inputs(model, train_batches), head_inputs(model, val_batches)
+    # Solve in float32 on a copy (under DeepSpeed bf16 the module itself is bf16), then copy back.
+    heads = copy.deepcopy(model.heads).float().to(train["features"].device)
+    counts = (~torch.isnan(train["labels"])).sum(0).tolist()
+    if min(counts) == 0:
+        raise RefitError(f"train.refit_heads: no training label for some task (labels per task: {counts})")
+    _penalised_weights(heads, train["features"].std(0))  # fail early on a head kind it cannot refit
+    start = {k: v.detach().clone() for k, v in heads.state_dict().items()}
+    with torch.no_grad():
+        before = float(_loss(heads, val))
+    results = {}
+    for l2 in grid:
+        heads.load_state_dict(start)
+        fit_heads(heads, train, l2)
+        with torch.no_grad():
+            results[l2] = (float(_loss(heads, val)), {k: v.detach().clone() for k, v in heads.state_dict().items()})
+    finite = {l2: r for l2, r in results.items() if math.isfinite(r[0])}
+    best = min(finite, key=lambda l2: finite[l2][0]) if finite else None
+    heads.load_state_dict(finite[best][1] if best is not None else start)
+    model.heads.load_state_dict(heads.state_dict())  # cast back to the model's dtype
+    return {"l2": best, "val_loss_by_l2": {str(k): v[0] for k, v in results.items()}, "val_loss_before": before,
+            "train_labels_per_task": [int(c) for c in counts],
+            "val_labels_per_task": [int(c) for c in (~torch.isnan(val["labels"])).sum(0).tolist()],
+            "val_loss_after": finite[best][0] if best is not None else before}
+
