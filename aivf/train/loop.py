@@ -253,6 +253,9 @@ def refit_final_heads(accelerator: Accelerator, model, data: TrainData, tracker:
     unwrapped = accelerator.unwrap_model(model)
     batches = {part: (send_to_device(b, accelerator.device) for b in data.split_batches(part)) for part in ("train", "val")}
     report = refit_heads(unwrapped, batches["train"], batches["val"])
+    if "skipped" in report:
+        accelerator.print(f"train.refit_heads skipped: {report['skipped']}; the heads stay as trained")
+        return
     if accelerator.num_processes > 1:  # identical already on CPU; rank 0's copy wins against GPU nondeterminism
         for p in unwrapped.heads.parameters():
             torch.distributed.broadcast(p.data, src=0)

@@ -88,21 +88,24 @@ def refit_heads(model: nn.Module, train_batches: Iterable[dict], val_batches: It
         A report: chosen ``l2``, validation loss per ``l2``, the number of labels per task used, and the
         validation loss of the heads as trained in the loop (``val_loss_before``).
 
+        With no outcome label at all in the training split the heads are left as they are and the report
+        says ``skipped``. A task without training labels keeps its own terms (only the penalty moves them).
+
     Raises:
-        RefitError: the heads are not linear, or a task's training labels are all missing.
+        RefitError: the heads are not linear.
     """
     train, val = head_inputs(model, train_batches), head_inputs(model, val_batches)
     # Solve in float32 on a copy (under DeepSpeed bf16 the module itself is bf16), then copy back.
     heads = copy.deepcopy(model.heads).float().to(train["features"].device)
     counts = (~torch.isnan(train["labels"])).sum(0).tolist()
-    if min(counts) == 0:
-        raise RefitError(f"train.refit_heads: no training label for some task (labels per task: {counts})")
+    if sum(counts) == 0:
+        return {"skipped": "no outcome label in the training split", "l2": None, "train_labels_per_task": counts}
     _penalised_weights(heads, train["features"].std(0))  # fail early on a head kind it cannot refit
     start = {k: v.detach().clone() for k, v in heads.state_dict().items()}
     with torch.no_grad():
         before = float(_loss(heads, val))
     results = {}
-    for l2 in grid:
+    for l2 in sorted(grid, reverse=True):  # ties (e.g. no validation label) go to the strongest penalty
         heads.load_state_dict(start)
         fit_heads(heads, train, l2)
         with torch.no_grad():

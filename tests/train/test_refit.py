@@ -57,3 +57,13 @@ def test_refit_works_for_separate_linear_heads_and_refuses_an_mlp():
     with pytest.raises(RefitError, match="linear heads"):
         refit_heads(FrozenFeatures(MultiTaskHead(5, 3, 2, "concat", hidden_size=4, dropout=0.0)),
                     sparse_batches(100, 1), sparse_batches(100, 2))
+
+
+def test_refit_without_any_training_label_leaves_the_heads_alone():
+    model = FrozenFeatures(SharedScoreHead(5, 3, 2, dropout=0.0))
+    before = {k: v.clone() for k, v in model.heads.state_dict().items()}
+    unlabelled = sparse_batches(100, 1)
+    for batch in unlabelled:
+        batch["labels"][:] = float("nan")
+    report = refit_heads(model, unlabelled, sparse_batches(100, 2))
+    assert report["skipped"] and all(torch.equal(v, model.heads.state_dict()[k]) for k, v in before.items())
