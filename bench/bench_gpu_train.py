@@ -115,7 +115,7 @@ def run_case(case: dict, args) -> dict:
     one = synthetic_batch(1, args.frames, args.size, device)
     flops_fwd = forward_flops(model.to(device), one)
     accelerator = build_accelerator(1, "bf16" if cuda else "no")
-    optimizer = torch.optim.AdamW(param_groups(model, 0.05), lr=1e-4, fused=cuda and not case["zero2"])
+    optimizer = torch.optim.AdamW(param_groups(model, 0.05, lr=1e-4), lr=1e-4, fused=cuda and not case["zero2"])
     configure_deepspeed(accelerator, args.batch, 1, 1.0)
     model, optimizer = accelerator.prepare(model, optimizer)
 

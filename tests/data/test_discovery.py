@@ -58,7 +58,7 @@ def test_simulator_cohort_reads_back(tmp_path, fmt) -> None:
 
 def test_crop_fraction_keeps_the_centre_at_the_same_output_size(tmp_path) -> None:
     path = tmp_path / "A1-1.mp4"
-    write_mp4(path, synthetic_frames(4, size=96))
+    write_mp4(path, synthetic_frames(4, size=96), times=np.array([10.0, 20.0, 30.0, 40.0]))
     rec = open_recording(path)
     full, _ = rec.read_keyframes(KeyframeConfig(method="uniform", num_keyframes=2, size=80))
     crop, keys = rec.read_keyframes(KeyframeConfig(method="uniform", num_keyframes=2, size=48, crop_fraction=0.6))
