@@ -6,7 +6,7 @@ set -uo pipefail
 OUT=${OUT:-outputs/gpu_main}; mkdir -p "$OUT"
 source bench/gpu_env.sh
 start=$(date +%s)
-timeout "${RUN_TIMEOUT:-480}" $PY -m aivf run -c configs/default.yaml -c experiments/gpu_scale/config.yaml \
+timeout "${RUN_TIMEOUT:-540}" $PY -m aivf run -c configs/default.yaml -c experiments/gpu_scale/config.yaml \
   output_dir="$OUT/runs" --no-progress > "$OUT/run.log" 2>&1
 echo "exit $? after $(( $(date +%s) - start )) s" | tee -a "$OUT/run.log"
 tail -40 "$OUT/run.log"
