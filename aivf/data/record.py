@@ -23,12 +23,12 @@ Size = int | tuple[int, int] | None  # a square side, or (height, width); None =
 DRAFT_SLACK = 0.9  # JPEG draft decoding may stop at this fraction of the requested size (see load_gray)
 
 
-
 def center_crop(frames: np.ndarray, side: int) -> np.ndarray:
     """The central ``side`` x ``side`` pixels of (..., H, W) frames."""
     h, w = frames.shape[-2:]
     top, left = max((h - side) // 2, 0), max((w - side) // 2, 0)
     return frames[..., top:top + side, left:left + side]
+
 
 class RecordingError(RuntimeError):
     """A recording that cannot be read at all (corrupt video, empty folder); the message names the path."""

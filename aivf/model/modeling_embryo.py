@@ -123,22 +123,29 @@ class EmbryoModel(EmbryoPreTrainedModel):
         self.task_weighting = TaskWeighting(config.task_weighting, config.task_weights)
         self.post_init()
 
-    def _temporal_weights(self, hpi: torch.Tensor | None, mask: torch.Tensor | None, batch: int, frames: int,
-                          steps: int, device: torch.device) -> tuple[torch.Tensor, torch.Tensor | None]:
-        """Per-token-time-step presence [B, T'] and mean hpi [B, T'] (None without hpi)."""
-        stride = self.backbone.temporal_stride
+    @staticmethod
+    def _keyframe_presence(hpi: torch.Tensor | None, mask: torch.Tensor | None, batch: int, frames: int,
+                           device: torch.device) -> torch.Tensor:
+        """[B, K] float: 1 where a keyframe is present (mask True and a finite time), else 0."""
         present = mask.float() if mask is not None else torch.ones(batch, frames, device=device)
         if hpi is not None:
             present = present * torch.isfinite(hpi).float()  # a NaN time marks a missing keyframe too
+        return present
+
+    def _temporal_weights(self, present: torch.Tensor, hpi: torch.Tensor | None, steps: int
+                          ) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """Per-token-time-step presence [B, T'] and mean hpi [B, T'] (None without hpi), from [B, K] presence."""
+        stride = self.backbone.temporal_stride
+        batch, frames = present.shape
         span = steps * stride  # VideoMAE drops a ragged last tubelet, Swin pads it
         pad = span - frames
-        present = nn.functional.pad(present, (0, max(pad, 0)))[:, :span].view(batch, steps, stride)
-        weight = present.sum(-1)  # (B, T') present frames per time step
+        per_step = nn.functional.pad(present, (0, max(pad, 0)))[:, :span].view(batch, steps, stride)
+        weight = per_step.sum(-1)  # (B, T') present frames per time step
         mean_hpi = None
         if hpi is not None:
             h = torch.nan_to_num(hpi.float(), nan=0.0)
             h = nn.functional.pad(h, (0, max(pad, 0)))[:, :span].view(batch, steps, stride)
-            mean_hpi = (h * present).sum(-1) / weight.clamp(min=1e-6)
+            mean_hpi = (h * per_step).sum(-1) / weight.clamp(min=1e-6)
         return weight > 0, mean_hpi
 
     def forward(
@@ -172,8 +179,8 @@ class EmbryoModel(EmbryoPreTrainedModel):
             keyframe_mask = keyframe_mask.bool()
             pixel_values = pixel_values * keyframe_mask[:, :, None, None, None].to(pixel_values.dtype)
         steps = self._token_steps(frames)
-        valid, mean_hpi = self._temporal_weights(keyframe_hpi, keyframe_mask, batch, frames, steps,
-                                                 pixel_values.device)
+        present = self._keyframe_presence(keyframe_hpi, keyframe_mask, batch, frames, pixel_values.device)
+        valid, mean_hpi = self._temporal_weights(present, keyframe_hpi, steps)
         temporal_embedding = None
         if self.time_embed is not None and mean_hpi is not None:
             temporal_embedding = self.time_embed(mean_hpi)  # (B, T', D_embed)
@@ -195,10 +202,6 @@ class EmbryoModel(EmbryoPreTrainedModel):
             if getattr(self.config, "phase_features", False):
                 # Share of the present keyframes in each predicted phase: a learned kinetics summary (like
                 # annotated event times); detached so the outcome loss cannot bend the phase head.
-                present = torch.ones(batch, frames, device=per_step.device) if keyframe_mask is None \
-                    else keyframe_mask.float()
-                if keyframe_hpi is not None:
-                    present = present * torch.isfinite(keyframe_hpi).float()
                 probs = phase_logits.detach().float().softmax(-1) * present.unsqueeze(-1)
                 share = probs.sum(1) / present.sum(1, keepdim=True).clamp(min=1.0)  # (B, P)
                 head_input = torch.cat([pooled, share.to(pooled.dtype)], dim=-1)

@@ -38,7 +38,7 @@ class ShardTrainData:
         self.path, self.split, self.rank, self.world_size = path, split, rank, world_size
         self.train_loader = ShardLoader(path, f"{split}/train", self.loader_cfg, seed=seed, train=True,
                                         rank=rank, world_size=world_size)
-        self._eval_ds = None
+        self._splits: dict = {}  # part -> memory-mapped split, opened on first use
 
     def train_batches(self, epoch: int, skip: int) -> Iterator[dict]:
         stream = prefetch(self.train_loader.iter_epoch(epoch, skip_batches=skip), self.prefetch_batches)
@@ -52,18 +52,15 @@ class ShardTrainData:
             stream.close()
 
     def split_batches(self, part: str) -> Iterator[dict]:
-        """Every batch of ``<split>/<part>`` in order, unaugmented; every rank reads all of it (head refit)."""
+        """Every batch of ``<split>/<part>`` in order, unaugmented (the split is opened once and kept)."""
         from aivf.dataset.loader import iter_eval_batches, load_split
 
-        ds = load_split(self.path, f"{self.split}/{part}")
-        return iter_eval_batches(ds, self.loader_cfg.batch_size, self.loader_cfg)
+        if part not in self._splits:
+            self._splits[part] = load_split(self.path, f"{self.split}/{part}")
+        return iter_eval_batches(self._splits[part], self.loader_cfg.batch_size, self.loader_cfg)
 
     def eval_batches(self) -> Iterator[dict]:
-        from aivf.dataset.loader import iter_eval_batches, load_split
-
-        if self._eval_ds is None:
-            self._eval_ds = load_split(self.path, f"{self.split}/val")
-        for i, batch in enumerate(iter_eval_batches(self._eval_ds, self.loader_cfg.batch_size, self.loader_cfg)):
+        for i, batch in enumerate(self.split_batches("val")):
             if i % self.world_size == self.rank:  # same fixed order on every rank: deal batches round-robin
                 yield batch
 

@@ -45,15 +45,21 @@ def head_inputs(model: nn.Module, batches: Iterable[dict]) -> dict[str, torch.Te
     return {"features": torch.cat(feats), "covariates": torch.cat(covs), "labels": torch.cat(labels)}
 
 
+def check_linear(heads: nn.Module) -> None:
+    """Raise RefitError unless ``heads`` is a kind this module can solve."""
+    linear = isinstance(heads, SharedScoreHead) or (isinstance(heads, MultiTaskHead) and isinstance(
+        heads.mlp, nn.Linear) and heads.fusion in ("none", "concat"))
+    if not linear:
+        raise RefitError("train.refit_heads needs linear heads: model.task_head=shared_score, or separate heads with "
+                     "model.head_hidden_size=0 and covariate_fusion none/concat")
+
+
 def _penalised_weights(heads: nn.Module, feature_sd: torch.Tensor) -> list[torch.Tensor]:
     """The weights the L2 term sees, each input column scaled by its feature's SD (covariates are standardised)."""
     if isinstance(heads, SharedScoreHead):
         return [heads.score.weight * feature_sd, heads.covariates.weight, heads.scale - 1.0]
-    if isinstance(heads, MultiTaskHead) and isinstance(heads.mlp, nn.Linear) and heads.fusion in ("none", "concat"):
-        n = feature_sd.numel()
-        return [heads.mlp.weight[:, :n] * feature_sd, heads.mlp.weight[:, n:]]
-    raise RefitError("train.refit_heads needs linear heads: model.task_head=shared_score, or separate heads with "
-                     "model.head_hidden_size=0 and covariate_fusion none/concat")
+    n = feature_sd.numel()
+    return [heads.mlp.weight[:, :n] * feature_sd, heads.mlp.weight[:, n:]]
 
 
 def _loss(heads: nn.Module, data: dict[str, torch.Tensor]) -> torch.Tensor:
@@ -94,13 +100,13 @@ def refit_heads(model: nn.Module, train_batches: Iterable[dict], val_batches: It
     Raises:
         RefitError: the heads are not linear.
     """
+    check_linear(model.heads)  # before the feature pass over two splits
     train, val = head_inputs(model, train_batches), head_inputs(model, val_batches)
     # Solve in float32 on a copy (under DeepSpeed bf16 the module itself is bf16), then copy back.
     heads = copy.deepcopy(model.heads).float().to(train["features"].device)
     counts = (~torch.isnan(train["labels"])).sum(0).tolist()
     if sum(counts) == 0:
         return {"skipped": "no outcome label in the training split", "l2": None, "train_labels_per_task": counts}
-    _penalised_weights(heads, train["features"].std(0))  # fail early on a head kind it cannot refit
     start = {k: v.detach().clone() for k, v in heads.state_dict().items()}
     with torch.no_grad():
         before = float(_loss(heads, val))
