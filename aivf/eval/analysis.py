@@ -158,6 +158,17 @@ def analyze(predictions: pd.DataFrame, clinical: pd.DataFrame, truth: pd.DataFra
     return result
 
 
+def rank_agreement(scores: np.ndarray, bayes: np.ndarray, cohorts: np.ndarray, cfg: EvalConfig, seed: int) -> dict:
+    """Mean within-cohort Spearman with the Bayes posterior, CI by resampling cohorts."""
+    _, values = metrics.within_cohort_rank_agreement(scores, bayes, cohorts)
+    if len(values) == 0:
+        return {"value": None, "low": None, "high": None, "n_cohorts": 0}
+    rng = np.random.default_rng([seed, 7])
+    means = values[rng.integers(len(values), size=(cfg.n_bootstrap, len(values)))].mean(axis=1)
+    low, high = percentile_ci(means, cfg.ci_level)
+    return {"value": float(values.mean()), "low": low, "high": high, "n_cohorts": int(len(values))}
+
+
 def transfer_analysis(table: pd.DataFrame, labels: pd.DataFrame, cohorts: np.ndarray, cfg: EvalConfig, seed: int,
                       kid_train: tuple[pd.DataFrame, np.ndarray] | None = None) -> dict:
     """Transfers per pregnancy and top-1 rates under every ordering, paired on the same cohorts."""
@@ -183,6 +194,10 @@ def transfer_analysis(table: pd.DataFrame, labels: pd.DataFrame, cohorts: np.nda
     vs_model = transfers.compare_orderings(results, "model", cfg.n_bootstrap, cfg.ci_level, seed)
     for name, row in vs_model.items():
         table_out[name]["vs_model"] = {k: row[k] for k in ("diff", "diff_low", "diff_high")}
+    bayes = scores["bayes"]
+    for name, s in scores.items():
+        table_out[name]["rank_agreement"] = rank_agreement(s[transferable], bayes[transferable],
+                                                           cohorts[transferable], cfg, seed)
     euploid = (table["ploidy"] == "euploid").astype(float).to_numpy() if "ploidy" in table else labels["euploid"].to_numpy()
     # top-1 among what a clinic would transfer: non-transferable embryos get an unknown (dropped) outcome
     hit, eup = np.where(transferable, outcome, np.nan), np.where(transferable, euploid, np.nan)

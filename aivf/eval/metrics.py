@@ -84,6 +84,28 @@ def within_cohort_auc(labels: np.ndarray, scores: np.ndarray, cohorts: Sequence)
     return (total / pairs if pairs else math.nan), n_cohorts, pairs
 
 
+def within_cohort_rank_agreement(scores: np.ndarray, reference: np.ndarray, cohorts: Sequence,
+                                 min_size: int = 3) -> tuple[np.ndarray, np.ndarray]:
+    """Spearman correlation of ``scores`` with ``reference`` inside each cohort of >= ``min_size`` embryos.
+
+    With the simulator's Bayes posterior as the reference this asks the ranking question directly,
+    on every transferable embryo rather than on the few with a known outcome: 1 = the cohort is
+    ordered as the best possible score orders it, 0 = unrelated.
+
+    Returns:
+        (cohort ids, their correlations); cohorts where either score is constant are left out.
+    """
+    scores, reference, cohorts = np.asarray(scores, float), np.asarray(reference, float), np.asarray(cohorts)
+    ids, values = [], []
+    for cohort in np.unique(cohorts):
+        member = cohorts == cohort
+        a, b = scores[member], reference[member]
+        if member.sum() >= min_size and np.ptp(a) > 0 and np.ptp(b) > 0:
+            ids.append(cohort)
+            values.append(float(np.corrcoef(rankdata(a), rankdata(b))[0, 1]))
+    return np.asarray(ids), np.asarray(values, dtype=np.float64)
+
+
 def cross_entropy(labels: np.ndarray, probs: np.ndarray, eps: float = 1e-7) -> float:
     """Mean binary cross-entropy (nats) over known labels; probabilities are clipped to [eps, 1-eps]."""
     y, p = _known(labels, probs)

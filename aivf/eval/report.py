@@ -218,6 +218,13 @@ def render_report(result: dict, title: str = "aivf evaluation report", subtitle:
                      f"{fmt(o['random']['value'], 2)}</span></div><div class='ci'>difference "
                      f"{fmt(o['model']['diff'], 2)} [{fmt(o['model']['diff_low'], 2)}, {fmt(o['model']['diff_high'], 2)}]"
                      "</div></div>")
+        agree = o["model"].get("rank_agreement")
+        if agree and agree["value"] is not None:
+            cls = "good" if agree["low"] is not None and agree["low"] > 0 else ""
+            cards.append(f"<div class='card'><div class='k'>Within-cohort rank agreement with Bayes · model</div>"
+                         f"<div class='v {cls}'>{fmt(agree['value'], 2)}</div><div class='ci'>95% CI "
+                         f"[{fmt(agree['low'], 2)}, {fmt(agree['high'], 2)}] · {agree['n_cohorts']} cohorts · "
+                         f"morphology {fmt(o['morphology']['rank_agreement']['value'], 2)}</div></div>")
     body.append(f"<p class='sub'>{result['n_embryos']} embryos of {result['n_patients']} patients.</p>")
     body.append(f"<div class='cards'>{''.join(cards)}</div>")
     if "transfers" in result:
@@ -237,17 +244,22 @@ def transfers_html(tr: dict) -> str:
     rows = [[html.escape(v["label"]), fmt_ci(v, 2), diff(v, name == "random"),
              "–" if name == "random" else fmt(v["p_better"], 3),
              diff(v["vs_model"], name == "model") if "vs_model" in v else "–", fmt(v["pregnant_first_transfer"]),
-             fmt(v["transfers_among_pregnant"], 2), fmt(v["top1_hit"]), fmt(v["top1_euploid"])]
+             fmt(v["transfers_among_pregnant"], 2), fmt(v["top1_hit"]), fmt(v["top1_euploid"]),
+             fmt_ci(v["rank_agreement"], 2) if name not in ("random", "bayes") and "rank_agreement" in v else "–"]
             for name, v in o.items()]
     table = _table(["ordering", "transfers / pregnancy [95% CI]", "minus random (paired) [95% CI]",
                     "P(fewer than random)", "minus model (paired) [95% CI]",
-                    "pregnant at 1st", "transfers among pregnant", "top-1 hit", "top-1 euploid"],
+                    "pregnant at 1st", "transfers among pregnant", "top-1 hit", "top-1 euploid",
+                    "rank agreement with Bayes [95% CI]"],
                    rows, highlight=list(o).index("model") if "model" in o else None)
     first = next(iter(o.values()))
     return (f"<h2>Transfers per pregnancy</h2><p class='sub'>Each cohort's transferable embryos "
             f"({tr['n_transferable']} in {first['n_cohorts']} cohorts, {fmt(first['n_pregnant'], 0)} can reach a pregnancy) "
             "are transferred one at a time in the order of each score until the first fetal heartbeat; "
-            "all orderings are compared on the same cohorts.</p>"
+            "all orderings are compared on the same cohorts. Rank agreement: Spearman correlation with the "
+            "Bayes-optimal posterior inside each cohort of 3 or more transferable embryos, averaged over cohorts "
+            "(1 = ordered as well as the truth allows, 0 = unrelated); it uses every transferable embryo, so it is "
+            "a sharper test of the ranking than the transfers count.</p>"
             f"<div class='panel'><img class='plot' src='{transfers_figure(o)}'></div>{table}")
 
 

@@ -43,5 +43,8 @@ class ModelConfig:
     # separate: one logistic read-out per task; shared_score: one competence score that all tasks' labels train
     # (each task scales it and adds its own covariate terms), for when outcome labels are scarce.
     task_head: Literal["separate", "shared_score"] = "separate"
+    # With shared_score: tasks that get their own score direction (e.g. d3_fhb, whose labels come from
+    # recordings that stop at the day-3 transfer and so look unlike the day-5 ones).
+    separate_score_tasks: list[str] = field(default_factory=list)
     task_weighting: Literal["fixed", "uncertainty"] = "fixed"  # fixed weights or Kendall et al. learned weighting
     task_weights: list[float] = field(default_factory=lambda: [1.0, 1.0, 1.0])  # fixed weights of (d3, d5, euploid)

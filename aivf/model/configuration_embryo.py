@@ -35,6 +35,7 @@ class EmbryoConfig(PretrainedConfig):
         phase_features: also feed the task heads the time-averaged predicted phase probabilities (needs phase_head).
         phase_only_heads: the task heads read only the phase-time summary (+ covariates) (needs phase_features).
         task_head: ``"separate"`` (a read-out per task) or ``"shared_score"`` (one score all tasks' labels train).
+        separate_score_tasks: with ``shared_score``, tasks that read their own score direction instead.
         task_weighting: ``"fixed"`` or ``"uncertainty"``.
         task_weights: fixed weights, one per task.
         tasks: names of the binary tasks, in the column order of ``labels``.
@@ -62,6 +63,7 @@ class EmbryoConfig(PretrainedConfig):
         phase_features: bool = False,
         phase_only_heads: bool = False,
         task_head: str = "separate",
+        separate_score_tasks: list[str] | None = None,
         task_weighting: str = "fixed",
         task_weights: list[float] | None = None,
         tasks: list[str] | None = None,
@@ -95,6 +97,10 @@ class EmbryoConfig(PretrainedConfig):
         self.task_head = task_head
         self.task_weighting = task_weighting
         self.tasks = list(tasks or TASKS)
+        self.separate_score_tasks = list(separate_score_tasks or [])
+        unknown = [t for t in self.separate_score_tasks if t not in self.tasks]
+        if unknown:
+            raise ValueError(f"separate_score_tasks {unknown} are not tasks of this model {self.tasks}")
         self.task_weights = list(task_weights if task_weights is not None else [1.0] * len(self.tasks))
         if len(self.task_weights) != len(self.tasks):
             raise ValueError(f"task_weights has {len(self.task_weights)} entries for {len(self.tasks)} tasks "

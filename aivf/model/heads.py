@@ -89,17 +89,25 @@ class MultiTaskHead(nn.Module):
 class SharedScoreHead(nn.Module):
     """One embryo-competence score read out once; each task rescales it and adds its own covariate terms.
 
-    ``logit_t = scale_t * (w . h) + cov_t . covariates + bias_t``. Every label -- FHB after a day-3 or a
-    day-5 transfer, a PGT-A result -- then teaches the same ranking direction ``w``: about three times
-    the labels of one task, which matters when only ~1 embryo in 4 has any outcome. Within one patient
-    (same covariates) the tasks rank embryos alike unless a scale turns negative.
+    ``logit_t = scale_t * (w . h) + cov_t . covariates + bias_t``. Every label -- FHB after a day-5
+    transfer, a PGT-A result -- then teaches the same ranking direction ``w``: about twice the labels of one
+    task, which matters when only ~1 embryo in 4 has any outcome. Within one patient (same covariates)
+    the sharing tasks rank embryos alike unless a scale turns negative.
+
+    Tasks listed in ``score_of_task`` with another index read their own direction ``w_s`` instead: day-3
+    FHB labels come from recordings that stop at the day-3 transfer, so their features are a different
+    distribution, and sharing ``w`` with them bent the day-5 ranking (docs/training.md).
     """
 
-    def __init__(self, in_dim: int, num_tasks: int, num_covariates: int, dropout: float):
+    def __init__(self, in_dim: int, num_tasks: int, num_covariates: int, dropout: float,
+                 score_of_task: list[int] | None = None):
         super().__init__()
         self.num_covariates = num_covariates
+        self.score_of_task = list(score_of_task) if score_of_task is not None else [0] * num_tasks
+        if len(self.score_of_task) != num_tasks:
+            raise ValueError(f"score_of_task has {len(self.score_of_task)} entries for {num_tasks} tasks")
         self.dropout = nn.Dropout(dropout)
-        self.score = nn.Linear(in_dim, 1, bias=False)
+        self.score = nn.Linear(in_dim, max(self.score_of_task) + 1, bias=False)
         self.scale = nn.Parameter(torch.ones(num_tasks))
         self.covariates = nn.Linear(max(num_covariates, 1), num_tasks)  # its bias is each task's base rate
 
@@ -112,7 +120,21 @@ class SharedScoreHead(nn.Module):
             raise ValueError(f"covariates has {covariates.shape[-1]} features but the model was built with "
                              f"model.num_covariates={self.num_covariates}")
         covariates = torch.nan_to_num(covariates.to(pooled.dtype), nan=0.0)
-        return self.score(self.dropout(pooled)) * self.scale + self.covariates(covariates)
+        scores = self.score(self.dropout(pooled))[:, self.score_of_task]  # (B, T): each task's direction
+        return scores * self.scale + self.covariates(covariates)
+
+
+def score_of_task(tasks: list[str], separate: list[str]) -> list[int]:
+    """Score index of each task: the sharing tasks read score 0, each separate task a score of its own."""
+    next_index = 1 if any(t not in separate for t in tasks) else 0
+    index = []
+    for task in tasks:
+        if task in separate:
+            index.append(next_index)
+            next_index += 1
+        else:
+            index.append(0)
+    return index
 
 
 def masked_bce_per_task(logits: torch.Tensor, labels: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:

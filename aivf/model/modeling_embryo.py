@@ -26,6 +26,7 @@ from aivf.model.heads import (
     TimeEmbedding,
     masked_bce_per_task,
     masked_phase_loss,
+    score_of_task,
 )
 from aivf.model.stem import ConvStem
 from aivf.model.videomae import VideoMAEBackbone
@@ -109,7 +110,8 @@ class EmbryoModel(EmbryoPreTrainedModel):
         # phase_only_heads: the few outcome labels fit a linear read-out of the kinetics summary, not of D features.
         head_dim = phase_dim if getattr(config, "phase_only_heads", False) else dim + phase_dim
         if getattr(config, "task_head", "separate") == "shared_score":
-            self.heads = SharedScoreHead(head_dim, len(config.tasks), config.num_covariates, config.head_dropout)
+            self.heads = SharedScoreHead(head_dim, len(config.tasks), config.num_covariates, config.head_dropout,
+                                         score_of_task(config.tasks, getattr(config, "separate_score_tasks", [])))
         else:
             self.heads = MultiTaskHead(head_dim, len(config.tasks), config.num_covariates, config.covariate_fusion,
                                        config.head_hidden_size, config.head_dropout)

@@ -7,7 +7,7 @@ run must do, plus ``expected_world_size`` so that a launch that silently ran one
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Literal
 
 
@@ -34,6 +34,10 @@ class TrainConfig:
     # After the last step, refit the (linear) task heads on frozen features: full-batch L2 logistic regression,
     # strength chosen on the validation split (aivf/train/refit.py). For when outcome labels are scarce.
     refit_heads: bool = False
+    # L2 strengths tried by the refit (the one with the lowest validation loss is kept); one value = fixed.
+    # The validation loss mostly scores between-patient calibration: on the main job it picked 1e-2, which
+    # shrank away the within-cohort ranking that 1e-4 kept (docs/training.md, "Scarce labels").
+    refit_l2: list[float] = field(default_factory=lambda: [1e-4, 1e-3, 1e-2, 1e-1, 1.0])
     ema_decay: float = 0.0  # exponential moving average of weights (e.g. 0.999); 0 disables EMA
     eval_with_ema: bool = True  # evaluate (and keep as best) the EMA weights when EMA is on
     eval_every: int = 100  # evaluate every N optimizer steps (and at the end); 0: only at the end

@@ -241,7 +241,8 @@ def _write_predictions(preds: dict, tasks: tuple[str, ...]):
     return write
 
 
-def refit_final_heads(accelerator: Accelerator, model, data: TrainData, tracker: Tracker, step: int) -> None:
+def refit_final_heads(accelerator: Accelerator, model, data: TrainData, tracker: Tracker, step: int,
+                      l2_grid: list[float]) -> None:
     """``train.refit_heads``: solve the task heads on frozen features, the same on every rank (aivf/train/refit.py)."""
     from aivf.train.refit import refit_heads
 
@@ -252,7 +253,7 @@ def refit_final_heads(accelerator: Accelerator, model, data: TrainData, tracker:
         raise ValueError(f"train.refit_heads: {type(data).__name__} cannot list a split's batches (split_batches)")
     unwrapped = accelerator.unwrap_model(model)
     batches = {part: (send_to_device(b, accelerator.device) for b in data.split_batches(part)) for part in ("train", "val")}
-    report = refit_heads(unwrapped, batches["train"], batches["val"])
+    report = refit_heads(unwrapped, batches["train"], batches["val"], grid=list(l2_grid))
     if "skipped" in report:
         accelerator.print(f"train.refit_heads skipped: {report['skipped']}; the heads stay as trained")
         return
@@ -313,6 +314,8 @@ def train(cfg, model: torch.nn.Module | None = None, data: TrainData | None = No
     if tc.refit_heads and tc.ema_decay > 0:
         raise ValueError("train.refit_heads with train.ema_decay > 0: the refit would solve the live heads while "
                          "evaluation swaps in the averaged ones; set one of them off")
+    if tc.refit_heads and (not tc.refit_l2 or min(tc.refit_l2) < 0):
+        raise ValueError(f"train.refit_l2={list(tc.refit_l2)}: give one or more L2 strengths >= 0, e.g. [1e-4]")
     ema = EMA(accelerator.unwrap_model(model), tc.ema_decay) if tc.ema_decay > 0 else None
     effective = tc.per_device_batch_size * tc.grad_accum_steps * world
     accelerator.print(f"effective batch = {tc.per_device_batch_size} per device x {tc.grad_accum_steps} accumulation "
@@ -390,7 +393,7 @@ def train(cfg, model: torch.nn.Module | None = None, data: TrainData | None = No
                 progress.set_postfix(loss=f"{mean_loss:.4f}")
                 losses = []
             if step == tc.max_steps and tc.refit_heads:
-                refit_final_heads(accelerator, model, data, tracker, step)
+                refit_final_heads(accelerator, model, data, tracker, step, tc.refit_l2)
             if (tc.eval_every and step % tc.eval_every == 0) or step == tc.max_steps:
                 metrics = run_eval_and_maybe_keep_best()
                 stop = bool(tc.early_stop_patience) and state["bad_evals"] >= tc.early_stop_patience

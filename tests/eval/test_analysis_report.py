@@ -52,6 +52,9 @@ def test_orderings_rank_as_theory_says(result):
     # every ordering is evaluated on the same cohorts and reaches the same pregnancies
     assert len({v["n_pregnant"] for v in o.values()}) == 1 and len({v["n_cohorts"] for v in o.values()}) == 1
     assert "fhb_potential" in result["transfers"]["outcome_source"]
+    assert o["bayes"]["rank_agreement"]["value"] == pytest.approx(1.0)
+    model = o["model"]["rank_agreement"]  # the noisy model orders cohorts like the truth, but not perfectly
+    assert 0 < model["low"] <= model["value"] <= model["high"] < 1 and model["n_cohorts"] > 10
 
 
 def test_morphology_and_kidscore_orderings(cohort):

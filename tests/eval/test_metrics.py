@@ -65,6 +65,17 @@ def test_within_cohort_auc_equals_concordant_within_pairs():
     assert metrics.within_cohort_auc(y, s, c)[0] == pytest.approx(good / total)
 
 
+def test_within_cohort_rank_agreement_by_hand():
+    # A: same order as the reference (+1); B: reversed (-1); C: 3 embryos, one swap -> Spearman 0.5;
+    # D: two embryos only (too small); E: a constant score (no ranking) -> both left out.
+    s = np.array([1, 2, 3, 3, 2, 1, 1, 3, 2, 5, 6, 4, 4, 4])
+    r = np.array([1, 2, 3, 1, 2, 3, 1, 2, 3, 1, 2, 1, 2, 3])
+    c = ["A"] * 3 + ["B"] * 3 + ["C"] * 3 + ["D"] * 2 + ["E"] * 3
+    ids, values = metrics.within_cohort_rank_agreement(s, r, c)
+    assert list(ids) == ["A", "B", "C"]
+    assert values == pytest.approx([1.0, -1.0, 0.5])
+
+
 def test_cross_entropy_and_brier_by_hand():
     y = np.array([1.0, 0.0, np.nan])
     p = np.array([0.8, 0.4, 0.5])

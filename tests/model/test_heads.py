@@ -14,6 +14,7 @@ from aivf.model.heads import (
     TimeEmbedding,
     masked_bce_per_task,
     masked_phase_loss,
+    score_of_task,
 )
 
 NAN = float("nan")
@@ -109,3 +110,22 @@ def test_shared_score_head_ranks_alike_and_every_task_trains_the_score():
         losses.sum().backward()
         assert head.score.weight.grad.abs().sum() > 0 and has.tolist() == [t == task for t in range(3)]
     assert not torch.allclose(head(pooled, cov), head(pooled, None))  # covariates enter per task
+
+
+def test_a_separate_score_task_reads_its_own_direction_and_trains_only_it():
+    assert score_of_task(["d3_fhb", "d5_fhb", "euploid"], ["d3_fhb"]) == [1, 0, 0]
+    assert score_of_task(["d3_fhb", "d5_fhb", "euploid"], []) == [0, 0, 0]
+    assert score_of_task(["a", "b"], ["a", "b"]) == [0, 1]
+    torch.manual_seed(0)
+    head = SharedScoreHead(6, 3, 2, dropout=0.0, score_of_task=[1, 0, 0])
+    assert head.score.weight.shape == (2, 6)
+    pooled, cov = torch.randn(16, 6), torch.tensor([[0.5, 1.0]]).expand(16, 2)
+    logits = head(pooled, cov)
+    assert torch.equal(logits[:, 1].argsort(), logits[:, 2].argsort())  # d5 and euploid still share one ranking
+    assert not torch.equal(logits[:, 0].argsort(), logits[:, 1].argsort())  # d3 ranks by its own direction
+    labels = torch.full((16, 3), NAN)
+    labels[:, 0] = torch.tensor([1.0, 0.0] * 8)  # day-3 labels only
+    losses, _ = masked_bce_per_task(head(pooled, cov), labels)
+    losses.sum().backward()
+    grad = head.score.weight.grad
+    assert grad[1].abs().sum() > 0 and grad[0].abs().sum() == 0  # they leave the shared direction alone

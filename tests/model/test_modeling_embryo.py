@@ -261,7 +261,8 @@ def test_extra_batch_keys_are_ignored():
 def test_conv_stem_keeps_the_token_grid_and_reloads(tmp_path):
     plain = build_model(micro("videomae", image_size=64))
     stem = build_model(micro("videomae", image_size=64, conv_stem=2, conv_stem_channels=16, phase_head=True,
-                             task_head="shared_score")).eval()
+                             task_head="shared_score", separate_score_tasks=["d3_fhb"])).eval()
+    assert stem.heads.score_of_task == [1, 0, 0] and stem.heads.score.weight.shape[0] == 2
     assert stem.backbone.config.image_size == 16 and stem.backbone.config.patch_size == 4
     assert stem.backbone.config.num_channels == 16
     inputs = batch(size=64)
@@ -288,3 +289,8 @@ def test_phase_head_names_every_keyframe_of_a_tubelet(backbone):
         out = model(**batch(2, 5), phase_labels=torch.zeros(2, 5, dtype=torch.long))
     assert out.phase_logits.shape == (2, 5, 16)
     assert not torch.allclose(out.phase_logits[:, 0], out.phase_logits[:, 1])  # same tubelet, own logits
+
+
+def test_an_unknown_separate_score_task_is_refused():
+    with pytest.raises(ValueError, match="separate_score_tasks"):
+        build_model(micro("videomae", task_head="shared_score", separate_score_tasks=["d4_fhb"]))

@@ -197,3 +197,9 @@ def test_warmup_cosine_scheduler_matches_torch_lambdalr():
     resumed = WarmupCosine(torch.optim.AdamW(param_groups(ToyModel(), 0.1, 0.5), lr=0.5), factor)
     resumed.load_state_dict(json.loads(json.dumps(sched.state_dict())))
     assert resumed.get_last_lr() == pytest.approx(sched.get_last_lr())
+
+
+def test_refit_without_an_l2_strength_is_refused(tmp_path):
+    cfg = load_config(None, [f"output_dir={tmp_path}", "train.refit_heads=true", "train.refit_l2=[]", "train.tracker=none"])
+    with pytest.raises(ValueError, match="train.refit_l2"):
+        train(cfg, model=ToyModel(), data=ToyData())

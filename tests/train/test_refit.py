@@ -67,3 +67,11 @@ def test_refit_without_any_training_label_leaves_the_heads_alone():
         batch["labels"][:] = float("nan")
     report = refit_heads(model, unlabelled, sparse_batches(100, 2))
     assert report["skipped"] and all(torch.equal(v, model.heads.state_dict()[k]) for k, v in before.items())
+
+
+def test_a_single_l2_is_used_as_given():
+    model = FrozenFeatures(SharedScoreHead(5, 3, 2, dropout=0.0, score_of_task=[1, 0, 0]))
+    report = refit_heads(model, sparse_batches(800, 1), sparse_batches(400, 2), grid=[1e-4])
+    assert report["l2"] == 1e-4 and list(report["val_loss_by_l2"]) == ["0.0001"]
+    w = model.heads.score.weight.detach()
+    assert torch.cosine_similarity(w[0] * model.heads.scale.detach()[1], TRUE_W, dim=0) > 0.9  # d5 + euploid
