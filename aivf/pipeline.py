@@ -162,7 +162,8 @@ def summarize(evaluated: dict) -> dict[str, Any]:
         out["auc"][task] = {"n": entry["n"], "n_pos": entry["n_pos"], "value": auc["value"], "low": auc["low"],
                             "high": auc["high"]}
     for name, row in evaluated.get("transfers", {}).get("orderings", {}).items():
-        out["transfers_per_pregnancy"][name] = {k: row.get(k) for k in ("value", "low", "high", "vs_model")}
+        out["transfers_per_pregnancy"][name] = {k: row.get(k) for k in ("value", "low", "high", "diff", "diff_low",
+                                                                        "diff_high", "vs_model", "rank_agreement")}
     return out
 
 
@@ -180,7 +181,13 @@ def print_summary(result: PipelineResult) -> None:
         print(f"  AUC {task:8s} {_fmt(a['value'])} [{_fmt(a['low'])}, {_fmt(a['high'])}]  "
               f"(n={a['n']} known outcomes, {a['n_pos']} positive; chance = 0.5)")
     for name, t in s.get("transfers_per_pregnancy", {}).items():
-        print(f"  transfers per pregnancy, {name:10s} {_fmt(t['value'], 2)} [{_fmt(t['low'], 2)}, {_fmt(t['high'], 2)}]")
+        line = f"  transfers per pregnancy, {name:10s} {_fmt(t['value'], 2)} [{_fmt(t['low'], 2)}, {_fmt(t['high'], 2)}]"
+        if name != "random" and t.get("diff") is not None:
+            line += f"  minus random {t['diff']:+.2f} [{_fmt(t['diff_low'], 2)}, {_fmt(t['diff_high'], 2)}]"
+        agree = t.get("rank_agreement") or {}
+        if name not in ("random", "bayes") and agree.get("value") is not None:
+            line += f"  rank agreement with Bayes {_fmt(agree['value'], 2)} [{_fmt(agree['low'], 2)}, {_fmt(agree['high'], 2)}]"
+        print(line)
     print(f"report:         {result.report}")
     print(f"ranked cohort:  {result.ranked_csv}  (page: {result.ranked_html})")
     print(f"checkpoint:     {result.checkpoint}")
