@@ -163,7 +163,8 @@ def summarize(evaluated: dict) -> dict[str, Any]:
                             "high": auc["high"]}
     for name, row in evaluated.get("transfers", {}).get("orderings", {}).items():
         out["transfers_per_pregnancy"][name] = {k: row.get(k) for k in ("value", "low", "high", "diff", "diff_low",
-                                                                        "diff_high", "vs_model", "rank_agreement")}
+                                                                        "diff_high", "vs_model", "rank_agreement",
+                                                                        "potential_auc")}
     return out
 
 
@@ -187,6 +188,9 @@ def print_summary(result: PipelineResult) -> None:
         agree = t.get("rank_agreement") or {}
         if name not in ("random", "bayes") and agree.get("value") is not None:
             line += f"  rank agreement with Bayes {_fmt(agree['value'], 2)} [{_fmt(agree['low'], 2)}, {_fmt(agree['high'], 2)}]"
+        pauc = t.get("potential_auc") or {}
+        if name not in ("random", "hindsight") and pauc.get("value") is not None:
+            line += f"  potential-outcome AUC {_fmt(pauc['value'])} [{_fmt(pauc['low'])}, {_fmt(pauc['high'])}]"
         print(line)
     print(f"report:         {result.report}")
     print(f"ranked cohort:  {result.ranked_csv}  (page: {result.ranked_html})")

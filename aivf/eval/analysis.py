@@ -13,7 +13,7 @@ import pandas as pd
 from tqdm.auto import tqdm
 
 from aivf.eval import metrics, transfers
-from aivf.eval.bootstrap import cluster_resamples, percentile_ci
+from aivf.eval.bootstrap import bootstrap_ci, cluster_resamples, percentile_ci
 from aivf.eval.config import EvalConfig
 from aivf.eval.orderings import KIDScoreLike, is_blastocyst, morphology_score
 from aivf.sim.types import TASKS
@@ -169,6 +169,19 @@ def rank_agreement(scores: np.ndarray, bayes: np.ndarray, cohorts: np.ndarray, c
     return {"value": float(values.mean()), "low": low, "high": high, "n_cohorts": int(len(values))}
 
 
+def potential_auc(outcome: np.ndarray, scores: np.ndarray, cohorts: np.ndarray, cfg: EvalConfig, seed: int) -> dict:
+    """AUC against every transferable embryo's potential outcome (simulation only), CI by resampling cohorts.
+
+    Not the inflated "discarded embryos count as negatives" AUC: only embryos a clinic could transfer
+    enter, each with the outcome it would have had, so it has ~5x the embryos of the known-outcome AUC.
+    """
+    if len(np.unique(outcome)) < 2:
+        return {"value": None, "low": None, "high": None, "n": int(len(outcome))}
+    ci = bootstrap_ci(lambda idx: metrics.roc_auc(outcome[idx], scores[idx]), cohorts, cfg.n_bootstrap,
+                      cfg.ci_level, seed)
+    return {**ci, "n": int(len(outcome)), "n_pos": int(outcome.sum())}
+
+
 def transfer_analysis(table: pd.DataFrame, labels: pd.DataFrame, cohorts: np.ndarray, cfg: EvalConfig, seed: int,
                       kid_train: tuple[pd.DataFrame, np.ndarray] | None = None) -> dict:
     """Transfers per pregnancy and top-1 rates under every ordering, paired on the same cohorts."""
@@ -198,6 +211,8 @@ def transfer_analysis(table: pd.DataFrame, labels: pd.DataFrame, cohorts: np.nda
     for name, s in scores.items():
         table_out[name]["rank_agreement"] = rank_agreement(s[transferable], bayes[transferable],
                                                            cohorts[transferable], cfg, seed)
+        table_out[name]["potential_auc"] = potential_auc(outcome[transferable], s[transferable],
+                                                         cohorts[transferable], cfg, seed)
     euploid = (table["ploidy"] == "euploid").astype(float).to_numpy() if "ploidy" in table else labels["euploid"].to_numpy()
     # top-1 among what a clinic would transfer: non-transferable embryos get an unknown (dropped) outcome
     hit, eup = np.where(transferable, outcome, np.nan), np.where(transferable, euploid, np.nan)

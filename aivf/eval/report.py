@@ -218,6 +218,13 @@ def render_report(result: dict, title: str = "aivf evaluation report", subtitle:
                      f"{fmt(o['random']['value'], 2)}</span></div><div class='ci'>difference "
                      f"{fmt(o['model']['diff'], 2)} [{fmt(o['model']['diff_low'], 2)}, {fmt(o['model']['diff_high'], 2)}]"
                      "</div></div>")
+        pauc = o["model"].get("potential_auc")
+        if pauc and pauc["value"] is not None:
+            cls = "good" if pauc["low"] is not None and pauc["low"] > 0.5 else ""
+            cards.append(f"<div class='card'><div class='k'>Day-5 FHB · AUC on all transferable (potential outcome)</div>"
+                         f"<div class='v {cls}'>{fmt(pauc['value'])}</div><div class='ci'>95% CI "
+                         f"[{fmt(pauc['low'])}, {fmt(pauc['high'])}] · n={pauc['n']}, {pauc['n_pos']} positive · "
+                         f"Bayes {fmt(o['bayes']['potential_auc']['value'])}</div></div>")
         agree = o["model"].get("rank_agreement")
         if agree and agree["value"] is not None:
             cls = "good" if agree["low"] is not None and agree["low"] > 0 else ""
@@ -245,12 +252,13 @@ def transfers_html(tr: dict) -> str:
              "–" if name == "random" else fmt(v["p_better"], 3),
              diff(v["vs_model"], name == "model") if "vs_model" in v else "–", fmt(v["pregnant_first_transfer"]),
              fmt(v["transfers_among_pregnant"], 2), fmt(v["top1_hit"]), fmt(v["top1_euploid"]),
-             fmt_ci(v["rank_agreement"], 2) if name not in ("random", "bayes") and "rank_agreement" in v else "–"]
+             fmt_ci(v["rank_agreement"], 2) if name not in ("random", "bayes") and "rank_agreement" in v else "–",
+             fmt_ci(v["potential_auc"]) if name not in ("random", "hindsight") and "potential_auc" in v else "–"]
             for name, v in o.items()]
     table = _table(["ordering", "transfers / pregnancy [95% CI]", "minus random (paired) [95% CI]",
                     "P(fewer than random)", "minus model (paired) [95% CI]",
                     "pregnant at 1st", "transfers among pregnant", "top-1 hit", "top-1 euploid",
-                    "rank agreement with Bayes [95% CI]"],
+                    "rank agreement with Bayes [95% CI]", "AUC, potential FHB of all transferable [95% CI]"],
                    rows, highlight=list(o).index("model") if "model" in o else None)
     first = next(iter(o.values()))
     return (f"<h2>Transfers per pregnancy</h2><p class='sub'>Each cohort's transferable embryos "
@@ -259,7 +267,9 @@ def transfers_html(tr: dict) -> str:
             "all orderings are compared on the same cohorts. Rank agreement: Spearman correlation with the "
             "Bayes-optimal posterior inside each cohort of 3 or more transferable embryos, averaged over cohorts "
             "(1 = ordered as well as the truth allows, 0 = unrelated); it uses every transferable embryo, so it is "
-            "a sharper test of the ranking than the transfers count.</p>"
+            "a sharper test of the ranking than the transfers count. The last column is the AUC of each score "
+            "against the outcome every transferable embryo would have had (simulation only; embryos a clinic "
+            "would discard are not counted as negatives).</p>"
             f"<div class='panel'><img class='plot' src='{transfers_figure(o)}'></div>{table}")
 
 

@@ -55,6 +55,9 @@ def test_orderings_rank_as_theory_says(result):
     assert o["bayes"]["rank_agreement"]["value"] == pytest.approx(1.0)
     model = o["model"]["rank_agreement"]  # the noisy model orders cohorts like the truth, but not perfectly
     assert 0 < model["low"] <= model["value"] <= model["high"] < 1 and model["n_cohorts"] > 10
+    auc = {name: o[name]["potential_auc"] for name in ("model", "bayes", "hindsight")}
+    assert auc["hindsight"]["value"] == 1.0 and 0.5 < auc["model"]["low"] <= auc["model"]["value"] <= auc["bayes"]["value"]
+    assert auc["model"]["n"] == result["transfers"]["n_transferable"]
 
 
 def test_morphology_and_kidscore_orderings(cohort):
