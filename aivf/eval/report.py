@@ -204,13 +204,9 @@ def render_report(result: dict, title: str = "aivf evaluation report", subtitle:
     cards = []
     for task, t in result["tasks"].items():
         for key in ("auc", "within_cohort_auc"):
-            m = t["metrics"][key]
-            cls = "good" if m["low"] is not None and m["low"] > 0.5 else ""
             n = (f"{t.get('within_cohort_n', '?')} cohorts, {t.get('within_cohort_pairs', '?')} pairs"
                  if key == "within_cohort_auc" else f"n={t['n']}, {t['n_pos']} positive")
-            cards.append(f"<div class='card'><div class='k'>{TASK_TITLES.get(task, task)} · {METRIC_TITLES[key]}</div>"
-                         f"<div class='v {cls}'>{fmt(m['value'])}</div><div class='ci'>95% CI "
-                         f"[{fmt(m['low'])}, {fmt(m['high'])}] · {n}</div></div>")
+            cards.append(ci_card(f"{TASK_TITLES.get(task, task)} · {METRIC_TITLES[key]}", t["metrics"][key], 0.5, n))
     if "transfers" in result:
         o = result["transfers"]["orderings"]
         cards.append(f"<div class='card'><div class='k'>Transfers per pregnancy · model vs random</div>"
@@ -218,20 +214,14 @@ def render_report(result: dict, title: str = "aivf evaluation report", subtitle:
                      f"{fmt(o['random']['value'], 2)}</span></div><div class='ci'>difference "
                      f"{fmt(o['model']['diff'], 2)} [{fmt(o['model']['diff_low'], 2)}, {fmt(o['model']['diff_high'], 2)}]"
                      "</div></div>")
-        pauc = o["model"].get("potential_auc")
+        pauc, agree = o["model"].get("potential_auc"), o["model"].get("rank_agreement")
         if pauc and pauc["value"] is not None:
-            cls = "good" if pauc["low"] is not None and pauc["low"] > 0.5 else ""
-            cards.append(f"<div class='card'><div class='k'>Day-5 FHB · AUC on all transferable (potential outcome)</div>"
-                         f"<div class='v {cls}'>{fmt(pauc['value'])}</div><div class='ci'>95% CI "
-                         f"[{fmt(pauc['low'])}, {fmt(pauc['high'])}] · n={pauc['n']}, {pauc['n_pos']} positive · "
-                         f"Bayes {fmt(o['bayes']['potential_auc']['value'])}</div></div>")
-        agree = o["model"].get("rank_agreement")
+            cards.append(ci_card("Day-5 FHB · AUC on all transferable (potential outcome)", pauc, 0.5,
+                                 f"n={pauc['n']}, {pauc['n_pos']} positive · Bayes {fmt(o['bayes']['potential_auc']['value'])}"))
         if agree and agree["value"] is not None:
-            cls = "good" if agree["low"] is not None and agree["low"] > 0 else ""
-            cards.append(f"<div class='card'><div class='k'>Within-cohort rank agreement with Bayes · model</div>"
-                         f"<div class='v {cls}'>{fmt(agree['value'], 2)}</div><div class='ci'>95% CI "
-                         f"[{fmt(agree['low'], 2)}, {fmt(agree['high'], 2)}] · {agree['n_cohorts']} cohorts · "
-                         f"morphology {fmt(o['morphology']['rank_agreement']['value'], 2)}</div></div>")
+            cards.append(ci_card("Within-cohort rank agreement with Bayes · model", agree, 0.0,
+                                 f"{agree['n_cohorts']} cohorts · morphology "
+                                 f"{fmt(o['morphology']['rank_agreement']['value'], 2)}", digits=2))
     body.append(f"<p class='sub'>{result['n_embryos']} embryos of {result['n_patients']} patients.</p>")
     body.append(f"<div class='cards'>{''.join(cards)}</div>")
     if "transfers" in result:
@@ -241,6 +231,13 @@ def render_report(result: dict, title: str = "aivf evaluation report", subtitle:
     notes = "".join(f"<li>{html.escape(n)}</li>" for n in result.get("notes", []))
     body.append(f"<h2>How these numbers were computed</h2><ul class='notes'>{notes}</ul>")
     return page(title, "".join(body), subtitle)
+
+
+def ci_card(title: str, m: dict, chance: float, detail: str, digits: int = 3) -> str:
+    """A headline number with its 95% CI, shown green when the whole CI lies above ``chance``."""
+    cls = "good" if m["low"] is not None and m["low"] > chance else ""
+    return (f"<div class='card'><div class='k'>{title}</div><div class='v {cls}'>{fmt(m['value'], digits)}</div>"
+            f"<div class='ci'>95% CI [{fmt(m['low'], digits)}, {fmt(m['high'], digits)}] · {detail}</div></div>")
 
 
 def transfers_html(tr: dict) -> str:
