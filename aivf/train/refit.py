@@ -86,9 +86,46 @@ def fit_heads(heads: nn.Module, train: dict[str, torch.Tensor], l2: float, max_i
         return float(_loss(heads, train))
 
 
+def canonical_state(heads: nn.Module) -> dict[str, torch.Tensor]:
+    """The heads' parameters with each shared score direction carrying its first task's scale.
+
+    ``scale_t * w`` is what a task's logit sees; folding the first task's scale into ``w`` makes the
+    average of several fits give exactly the average of that task's logits (the day-5 score ranks).
+    """
+    state = {k: v.detach().clone() for k, v in heads.state_dict().items()}
+    if isinstance(heads, SharedScoreHead):
+        for score in range(state["score.weight"].shape[0]):
+            users = [t for t, s in enumerate(heads.score_of_task) if s == score]
+            ref = state["scale"][users[0]].clone() if users else torch.tensor(0.0)
+            if ref.abs() > 1e-6:
+                state["score.weight"][score] *= ref
+                state["scale"][users] /= ref
+    return state
+
+
+def fit_bagged(heads: nn.Module, train: dict[str, torch.Tensor], l2: float, bags: int, seed: int = 0) -> None:
+    """Average of ``bags`` fits on bootstrap resamples of the training embryos (in place).
+
+    A weakly penalised fit on ~400 labels is a high-variance estimate: on five main-job backbones one fit's
+    within-cohort rank agreement with the Bayes posterior ranged 0.11-0.37, the average of 30 fits 0.32-0.38.
+    """
+    start = {k: v.detach().clone() for k, v in heads.state_dict().items()}
+    generator = torch.Generator().manual_seed(seed)
+    n = train["labels"].shape[0]
+    fits = []
+    for _ in range(bags):
+        rows = torch.randint(n, (n,), generator=generator).to(train["labels"].device)
+        heads.load_state_dict(start)
+        fit_heads(heads, {k: v[rows] for k, v in train.items()}, l2)
+        fits.append(canonical_state(heads))
+    heads.load_state_dict({k: torch.stack([f[k] for f in fits]).mean(0) for k in fits[0]})
+
+
 def refit_heads(model: nn.Module, train_batches: Iterable[dict], val_batches: Iterable[dict],
-                grid: Sequence[float] = L2_GRID) -> dict:
+                grid: Sequence[float] = L2_GRID, bags: int = 0) -> dict:
     """Refit ``model.heads`` on the training split's labels, ``l2`` chosen by validation loss.
+
+    With ``bags`` > 0 each ``l2`` gets the average of that many bootstrap fits (``fit_bagged``).
 
     Returns:
         A report: chosen ``l2``, validation loss per ``l2``, the number of labels per task used, and the
@@ -113,14 +150,17 @@ def refit_heads(model: nn.Module, train_batches: Iterable[dict], val_batches: It
     results = {}
     for l2 in sorted(grid, reverse=True):  # ties (e.g. no validation label) go to the strongest penalty
         heads.load_state_dict(start)
-        fit_heads(heads, train, l2)
+        if bags > 0:
+            fit_bagged(heads, train, l2, bags)
+        else:
+            fit_heads(heads, train, l2)
         with torch.no_grad():
             results[l2] = (float(_loss(heads, val)), {k: v.detach().clone() for k, v in heads.state_dict().items()})
     finite = {l2: r for l2, r in results.items() if math.isfinite(r[0])}
     best = min(finite, key=lambda l2: finite[l2][0]) if finite else None
     heads.load_state_dict(finite[best][1] if best is not None else start)
     model.heads.load_state_dict(heads.state_dict())  # cast back to the model's dtype
-    return {"l2": best, "val_loss_by_l2": {str(k): v[0] for k, v in results.items()}, "val_loss_before": before,
+    return {"l2": best, "bags": bags, "val_loss_by_l2": {str(k): v[0] for k, v in results.items()}, "val_loss_before": before,
             "train_labels_per_task": [int(c) for c in counts],
             "val_labels_per_task": [int(c) for c in (~torch.isnan(val["labels"])).sum(0).tolist()],
             "val_loss_after": finite[best][0] if best is not None else before}

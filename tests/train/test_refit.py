@@ -9,7 +9,7 @@ import torch
 from torch import nn
 
 from aivf.model.heads import MultiTaskHead, SharedScoreHead
-from aivf.train.refit import RefitError, refit_heads
+from aivf.train.refit import RefitError, canonical_state, refit_heads
 
 TRUE_W = torch.tensor([2.0, -1.0, 0.0, 0.0, 0.0])
 
@@ -75,3 +75,30 @@ def test_a_single_l2_is_used_as_given():
     assert report["l2"] == 1e-4 and list(report["val_loss_by_l2"]) == ["0.0001"]
     w = model.heads.score.weight.detach()
     assert torch.cosine_similarity(w[0] * model.heads.scale.detach()[1], TRUE_W, dim=0) > 0.9  # d5 + euploid
+
+
+def test_canonical_form_keeps_every_logit_and_averages_the_first_task_exactly():
+    torch.manual_seed(0)
+    heads = [SharedScoreHead(5, 3, 2, dropout=0.0, score_of_task=[1, 0, 0]) for _ in range(2)]
+    x, cov = torch.randn(20, 5), torch.randn(20, 2)
+    with torch.no_grad():
+        for h in heads:
+            h.scale.copy_(torch.tensor([-0.5, 2.0, 0.7]))  # a negative scale flips the direction too
+            h.score.weight.normal_()
+        logits = [h(x, cov) for h in heads]
+        canonical = [canonical_state(h) for h in heads]
+        heads[0].load_state_dict(canonical[0])
+        assert torch.allclose(heads[0](x, cov), logits[0], atol=1e-5)  # same model, other parametrisation
+        heads[0].load_state_dict({k: (canonical[0][k] + canonical[1][k]) / 2 for k in canonical[0]})
+        averaged = heads[0](x, cov)
+    mean = (logits[0] + logits[1]) / 2
+    assert torch.allclose(averaged[:, :2], mean[:, :2], atol=1e-5)  # d3 (own score) and d5 (first sharer)
+
+
+def test_bagged_refit_recovers_the_direction_and_reports_its_bags():
+    torch.manual_seed(0)
+    model = FrozenFeatures(SharedScoreHead(5, 3, 2, dropout=0.0, score_of_task=[1, 0, 0]))
+    report = refit_heads(model, sparse_batches(800, 1), sparse_batches(400, 2), grid=[1e-4], bags=5)
+    assert report["bags"] == 5 and report["val_loss_after"] < report["val_loss_before"]
+    w = model.heads.score.weight.detach()[0] * model.heads.scale.detach()[1]
+    assert torch.cosine_similarity(w, TRUE_W, dim=0) > 0.9
