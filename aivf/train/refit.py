@@ -107,7 +107,8 @@ def fit_bagged(heads: nn.Module, train: dict[str, torch.Tensor], l2: float, bags
     """Average of ``bags`` fits on bootstrap resamples of the training embryos (in place).
 
     A weakly penalised fit on ~400 labels is a high-variance estimate: on five main-job backbones one fit's
-    within-cohort rank agreement with the Bayes posterior ranged 0.11-0.37, the average of 30 fits 0.32-0.38.
+    within-cohort rank agreement with the Bayes posterior ranged 0.11-0.37 (mean 0.29), the average of 30
+    fits 0.24-0.43 (mean 0.36).
     """
     start = {k: v.detach().clone() for k, v in heads.state_dict().items()}
     generator = torch.Generator().manual_seed(seed)
