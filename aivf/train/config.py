@@ -39,6 +39,9 @@ class TrainConfig:
     # shrank away the within-cohort ranking that 1e-4 kept (docs/training.md, "Scarce labels").
     refit_l2: list[float] = field(default_factory=lambda: [1e-4, 1e-3, 1e-2, 1e-1, 1.0])
     refit_bags: int = 0  # > 0: average this many fits on bootstrap resamples of the training labels (less variance)
+    # Shared-score heads: then refit each task's scale and age/ICSI terms on the validation split with the score
+    # direction fixed. The order inside a cohort stays; the mix across patients and the calibration improve.
+    refit_scale_on_val: bool = False
     ema_decay: float = 0.0  # exponential moving average of weights (e.g. 0.999); 0 disables EMA
     eval_with_ema: bool = True  # evaluate (and keep as best) the EMA weights when EMA is on
     eval_every: int = 100  # evaluate every N optimizer steps (and at the end); 0: only at the end

@@ -241,8 +241,7 @@ def _write_predictions(preds: dict, tasks: tuple[str, ...]):
     return write
 
 
-def refit_final_heads(accelerator: Accelerator, model, data: TrainData, tracker: Tracker, step: int,
-                      l2_grid: list[float], bags: int) -> None:
+def refit_final_heads(accelerator: Accelerator, model, data: TrainData, tracker: Tracker, step: int, tc) -> None:
     """``train.refit_heads``: solve the task heads on frozen features, the same on every rank (aivf/train/refit.py)."""
     from aivf.train.refit import refit_heads
 
@@ -253,7 +252,8 @@ def refit_final_heads(accelerator: Accelerator, model, data: TrainData, tracker:
         raise ValueError(f"train.refit_heads: {type(data).__name__} cannot list a split's batches (split_batches)")
     unwrapped = accelerator.unwrap_model(model)
     batches = {part: (send_to_device(b, accelerator.device) for b in data.split_batches(part)) for part in ("train", "val")}
-    report = refit_heads(unwrapped, batches["train"], batches["val"], grid=list(l2_grid), bags=bags)
+    report = refit_heads(unwrapped, batches["train"], batches["val"], grid=list(tc.refit_l2), bags=tc.refit_bags,
+                         scale_on_val=tc.refit_scale_on_val)
     if "skipped" in report:
         accelerator.print(f"train.refit_heads skipped: {report['skipped']}; the heads stay as trained")
         return
@@ -261,7 +261,7 @@ def refit_final_heads(accelerator: Accelerator, model, data: TrainData, tracker:
         for p in unwrapped.heads.parameters():
             torch.distributed.broadcast(p.data, src=0)
     model.train()
-    accelerator.print(f"refitted the task heads on frozen features ({bags or 1} fit(s)): l2 = {report['l2']}, validation loss "
+    accelerator.print(f"refitted the task heads on frozen features ({tc.refit_bags or 1} fit(s)): l2 = {report['l2']}, validation loss "
                       f"{report['val_loss_before']:.4f} -> {report['val_loss_after']:.4f} "
                       f"({report['train_labels_per_task']} training labels per task)")
     tracker.log({"refit/l2": report["l2"] if report["l2"] is not None else float("nan"),
@@ -395,7 +395,7 @@ def train(cfg, model: torch.nn.Module | None = None, data: TrainData | None = No
                 progress.set_postfix(loss=f"{mean_loss:.4f}")
                 losses = []
             if step == tc.max_steps and tc.refit_heads:
-                refit_final_heads(accelerator, model, data, tracker, step, tc.refit_l2, tc.refit_bags)
+                refit_final_heads(accelerator, model, data, tracker, step, tc)
             if (tc.eval_every and step % tc.eval_every == 0) or step == tc.max_steps:
                 metrics = run_eval_and_maybe_keep_best()
                 stop = bool(tc.early_stop_patience) and state["bad_evals"] >= tc.early_stop_patience

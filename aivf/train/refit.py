@@ -122,11 +122,51 @@ def fit_bagged(heads: nn.Module, train: dict[str, torch.Tensor], l2: float, bags
     heads.load_state_dict({k: torch.stack([f[k] for f in fits]).mean(0) for k in fits[0]})
 
 
+def fit_scale_on_validation(heads: SharedScoreHead, val: dict[str, torch.Tensor], penalty: float = 1e-3) -> list[bool]:
+    """Refit each task's scale and covariate terms on validation with the score directions fixed (in place).
+
+    A weakly penalised direction ranks a patient's embryos well but is overconfident, and its size
+    against the age terms decides how patients mix in a pooled AUC. Covariates are patient-level and the
+    scale keeps its sign, so the order inside every cohort is unchanged; only that mix and the calibration
+    move. Returns, per task, whether it had both classes on validation (tasks without keep their terms).
+    """
+    labels = val["labels"]
+    known = ~torch.isnan(labels)
+    fitted = [bool(((labels == 1) & known)[:, t].any() and ((labels == 0) & known)[:, t].any())
+              for t in range(labels.shape[1])]
+    fixed = {k: v.detach().clone() for k, v in heads.state_dict().items()}
+    sign = torch.where(fixed["scale"] < 0, -1.0, 1.0)
+    log_scale = fixed["scale"].abs().clamp(min=1e-3).log().requires_grad_(True)
+    weight = fixed["covariates.weight"].clone().requires_grad_(True)
+    bias = fixed["covariates.bias"].clone().requires_grad_(True)
+    optimizer = torch.optim.LBFGS([log_scale, weight, bias], lr=1.0, max_iter=200, line_search_fn="strong_wolfe")
+
+    def closure() -> torch.Tensor:
+        optimizer.zero_grad()
+        params = {**fixed, "scale": sign * log_scale.exp(), "covariates.weight": weight, "covariates.bias": bias}
+        logits = torch.func.functional_call(heads, params, (val["features"], val["covariates"]))
+        losses, _ = masked_bce_per_task(logits, labels)
+        total = losses.sum() + penalty * (log_scale ** 2).sum()  # keeps a task with separable labels finite
+        total.backward()
+        return total
+
+    heads.train(False)
+    optimizer.step(closure)
+    keep = torch.tensor(fitted)
+    with torch.no_grad():
+        heads.scale.copy_(torch.where(keep, sign * log_scale.exp(), fixed["scale"]))
+        heads.covariates.weight.copy_(torch.where(keep[:, None], weight, fixed["covariates.weight"]))
+        heads.covariates.bias.copy_(torch.where(keep, bias, fixed["covariates.bias"]))
+    return fitted
+
+
 def refit_heads(model: nn.Module, train_batches: Iterable[dict], val_batches: Iterable[dict],
-                grid: Sequence[float] = L2_GRID, bags: int = 0) -> dict:
+                grid: Sequence[float] = L2_GRID, bags: int = 0, scale_on_val: bool = False) -> dict:
     """Refit ``model.heads`` on the training split's labels, ``l2`` chosen by validation loss.
 
-    With ``bags`` > 0 each ``l2`` gets the average of that many bootstrap fits (``fit_bagged``).
+    With ``bags`` > 0 each ``l2`` gets the average of that many bootstrap fits (``fit_bagged``). With
+    ``scale_on_val`` (shared-score heads only) the chosen fit's scales and covariate terms are then refitted
+    on validation (``fit_scale_on_validation``); ``val_loss_after`` is measured after that step.
 
     Returns:
         A report: chosen ``l2``, validation loss per ``l2``, the number of labels per task used, and the
@@ -160,9 +200,15 @@ def refit_heads(model: nn.Module, train_batches: Iterable[dict], val_batches: It
     finite = {l2: r for l2, r in results.items() if math.isfinite(r[0])}
     best = min(finite, key=lambda l2: finite[l2][0]) if finite else None
     heads.load_state_dict(finite[best][1] if best is not None else start)
+    after = finite[best][0] if best is not None else before
+    scaled_on_val = None
+    if scale_on_val and isinstance(heads, SharedScoreHead) and best is not None:
+        scaled_on_val = fit_scale_on_validation(heads, val)
+        with torch.no_grad():
+            after = float(_loss(heads, val))
     model.heads.load_state_dict(heads.state_dict())  # cast back to the model's dtype
-    return {"l2": best, "bags": bags, "val_loss_by_l2": {str(k): v[0] for k, v in results.items()}, "val_loss_before": before,
-            "train_labels_per_task": [int(c) for c in counts],
+    return {"l2": best, "bags": bags, "val_loss_by_l2": {str(k): v[0] for k, v in results.items()},
+            "val_loss_before": before, "train_labels_per_task": [int(c) for c in counts],
             "val_labels_per_task": [int(c) for c in (~torch.isnan(val["labels"])).sum(0).tolist()],
-            "val_loss_after": finite[best][0] if best is not None else before}
+            "scale_fitted_on_val": scaled_on_val, "val_loss_after": after}
 

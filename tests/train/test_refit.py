@@ -9,7 +9,8 @@ import torch
 from torch import nn
 
 from aivf.model.heads import MultiTaskHead, SharedScoreHead
-from aivf.train.refit import RefitError, canonical_state, refit_heads
+from aivf.train import refit as refit_module
+from aivf.train.refit import RefitError, canonical_state, fit_scale_on_validation, refit_heads
 
 TRUE_W = torch.tensor([2.0, -1.0, 0.0, 0.0, 0.0])
 
@@ -102,3 +103,25 @@ def test_bagged_refit_recovers_the_direction_and_reports_its_bags():
     assert report["bags"] == 5 and report["val_loss_after"] < report["val_loss_before"]
     w = model.heads.score.weight.detach()[0] * model.heads.scale.detach()[1]
     assert torch.cosine_similarity(w, TRUE_W, dim=0) > 0.9
+
+
+def test_scale_on_validation_keeps_the_order_inside_a_cohort_and_lowers_validation_loss():
+    torch.manual_seed(0)
+    heads = SharedScoreHead(5, 3, 2, dropout=0.0, score_of_task=[1, 0, 0])
+    with torch.no_grad():
+        heads.score.weight.copy_(torch.stack([TRUE_W, -TRUE_W]) * 4)  # right direction, far too confident
+        heads.scale.copy_(torch.tensor([1.0, 1.0, -0.5]))
+    val = FrozenFeatures(heads)
+    data = refit_module.head_inputs(val, sparse_batches(600, 3))
+    data["labels"][:, 2] = float("nan")  # no validation label for the third task: its terms stay
+    x = torch.randn(12, 5)
+    cohort = torch.tensor([[0.3, 1.0]]).expand(12, 2)  # one patient: same covariates
+    with torch.no_grad():
+        before_logits, before_loss = heads(x, cohort), float(refit_module._loss(heads, data))
+    fitted = fit_scale_on_validation(heads, data)
+    with torch.no_grad():
+        after_logits, after_loss = heads(x, cohort), float(refit_module._loss(heads, data))
+    assert fitted == [True, True, False] and after_loss < before_loss
+    assert heads.scale[2] == -0.5 and torch.all(heads.scale[:2] > 0)  # signs kept; an unlabelled task untouched
+    for t in range(3):
+        assert torch.equal(after_logits[:, t].argsort(), before_logits[:, t].argsort())
