@@ -149,6 +149,9 @@ def analyze(predictions: pd.DataFrame, clinical: pd.DataFrame, truth: pd.DataFra
             entry["bayes"] = {"auc": metrics.roc_auc(y, b), "within_cohort_auc": metrics.within_cohort_auc(y, b, cohorts)[0],
                               "auc_gap": metrics.roc_auc(y, b) - metrics.roc_auc(y, p), "gap_low": low, "gap_high": high,
                               "roc": dict(zip(("fpr", "tpr"), (a.tolist() for a in metrics.roc_curve(y, b))))}
+            truth_outcome = simulated_outcome(table, task)
+            if truth_outcome is not None:
+                entry["simulated_truth"] = simulated_truth_block(truth_outcome, p, b, table, cohorts, cfg, seed)
         result["tasks"][task] = entry
     if truth is not None:
         result["transfers"] = transfer_analysis(table, labels, cohorts, cfg, seed, kid_train)
@@ -167,6 +170,24 @@ def rank_agreement(scores: np.ndarray, bayes: np.ndarray, cohorts: np.ndarray, c
     means = values[rng.integers(len(values), size=(cfg.n_bootstrap, len(values)))].mean(axis=1)
     low, high = percentile_ci(means, cfg.ci_level)
     return {"value": float(values.mean()), "low": low, "high": high, "n_cohorts": int(len(values))}
+
+
+def simulated_outcome(table: pd.DataFrame, task: str) -> np.ndarray | None:
+    """Every embryo's true outcome for ``task`` where the simulator knows it (day-5 FHB, euploidy), else None."""
+    if task == "d5_fhb" and "fhb_potential" in table:
+        return pd.to_numeric(table["fhb_potential"], errors="coerce").to_numpy(np.float64)
+    if task == "euploid" and "ploidy" in table:
+        return np.where(table["ploidy"].isna(), np.nan, (table["ploidy"] == "euploid").astype(float))
+    return None
+
+
+def simulated_truth_block(outcome: np.ndarray, p: np.ndarray, bayes: np.ndarray, table: pd.DataFrame,
+                          cohorts: np.ndarray, cfg: EvalConfig, seed: int) -> dict:
+    """A task judged on every transferable blastocyst with its simulated truth, not only the known outcomes."""
+    keep = is_blastocyst(table) & ~np.isnan(outcome)
+    o, s, b, c = outcome[keep], p[keep], bayes[keep], cohorts[keep]
+    return {"auc": potential_auc(o, s, c, cfg, seed), "bayes_auc": metrics.roc_auc(o, b) if len(np.unique(o)) > 1 else None,
+            "rank_agreement": rank_agreement(s, b, c, cfg, seed)}
 
 
 def potential_auc(outcome: np.ndarray, scores: np.ndarray, cohorts: np.ndarray, cfg: EvalConfig, seed: int) -> dict:

@@ -282,6 +282,12 @@ def task_html(task: str, t: dict, strips: list[dict] | None) -> str:
         rows.append(["Bayes-optimal AUC (truth)", fmt(b["auc"])])
         rows.append(["Gap to Bayes ceiling (AUC)",
                      f"{fmt(b['auc_gap'])} <span class='muted'>[{fmt(b['gap_low'])}, {fmt(b['gap_high'])}]</span>"])
+    truth = t.get("simulated_truth")
+    if truth and truth["auc"]["value"] is not None:
+        rows.append(["AUC, all transferable blastocysts (simulated truth)",
+                     f"{fmt_ci(truth['auc'])} <span class='muted'>n={truth['auc']['n']} · Bayes {fmt(truth['bayes_auc'])}</span>"])
+    if truth and truth["rank_agreement"]["value"] is not None:
+        rows.append(["Within-cohort rank agreement with Bayes", fmt_ci(truth["rank_agreement"], 2)])
     parts.append("<div class='grid2'><div>" + _table(["metric", "value [95% CI]"], rows) + "</div><div>"
                  + subgroup_html(t["by_clinic"], "clinic") + subgroup_html(t["by_age"], "maternal age") + "</div></div>")
     if strips:

@@ -60,6 +60,15 @@ def test_orderings_rank_as_theory_says(result):
     assert auc["model"]["n"] == result["transfers"]["n_transferable"]
 
 
+def test_tasks_with_a_simulated_truth_are_also_judged_on_every_transferable_blastocyst(result):
+    for task in ("d5_fhb", "euploid"):
+        truth = result["tasks"][task]["simulated_truth"]
+        assert truth["auc"]["n"] > result["tasks"][task]["n"]  # more embryos than the known outcomes
+        assert 0.5 < truth["auc"]["value"] <= truth["bayes_auc"] + 0.05
+        assert truth["rank_agreement"]["n_cohorts"] > 10
+    assert "simulated_truth" not in result["tasks"]["d3_fhb"]  # no potential day-3 outcome in truth.csv
+
+
 def test_morphology_and_kidscore_orderings(cohort):
     clinical, truth, _ = cohort
     stage = stage_reached(event_times(truth))
