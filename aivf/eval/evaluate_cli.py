@@ -81,6 +81,7 @@ def evaluate_run(checkpoint: str | Path, config: list[str] | None = None, overri
     from aivf.eval.report import render_report
     from aivf.eval.scoring import (
         add_probabilities,
+        anchor_to_run,
         config_files,
         eval_split,
         load_model,
@@ -90,6 +91,7 @@ def evaluate_run(checkpoint: str | Path, config: list[str] | None = None, overri
 
     ckpt = resolve_checkpoint(checkpoint)
     cfg = load_config(config_files(ckpt, config), overrides)
+    anchor_to_run(cfg, ckpt)
     ec = cfg.eval
     split = eval_split(cfg, split)
     clinical_csv, ds_path = run_paths(cfg, clinical, dataset)

@@ -165,11 +165,19 @@ def rank_cohort(checkpoint, input_path, config=None, overrides=None, split=None,
     ``thumbnails_top``: keyframe strips for ranks 1..N of each patient only; None or negative = every embryo.
     """
     from aivf.eval.rank_page import render_ranking
-    from aivf.eval.scoring import add_probabilities, config_files, load_model, resolve_checkpoint, run_paths
+    from aivf.eval.scoring import (
+        add_probabilities,
+        anchor_to_run,
+        config_files,
+        load_model,
+        resolve_checkpoint,
+        run_paths,
+    )
 
     t0 = time.perf_counter()
     ckpt = resolve_checkpoint(checkpoint)
     cfg = load_config(config_files(ckpt, config), overrides)
+    anchor_to_run(cfg, ckpt)
     ec = cfg.eval
     out = Path(out) if out else Path(cfg.output_dir) / cfg.name / "rank"
     out.mkdir(parents=True, exist_ok=True)

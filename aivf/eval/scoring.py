@@ -38,6 +38,20 @@ def config_files(checkpoint: Path, extra: list[str] | None) -> list[str]:
     return [str(saved[0])] * bool(saved) + list(extra or [])
 
 
+def anchor_to_run(cfg, checkpoint: Path) -> None:
+    """Read a relative ``output_dir`` from the run folder the checkpoint lives in (in place).
+
+    A run's saved config says ``output_dir: outputs``; without this, ``aivf evaluate /elsewhere/outputs/run``
+    would read the dataset and tables of a same-named run under the current directory.
+    """
+    if Path(cfg.output_dir).is_absolute():
+        return
+    for folder in (checkpoint, *checkpoint.resolve().parents):
+        if folder.name == cfg.name and (folder / "config.yaml").is_file():
+            cfg.output_dir = str(folder.resolve().parent)
+            return
+
+
 def run_paths(cfg, clinical: str | None = None, dataset: str | None = None) -> tuple[Path, str]:
     """(clinical CSV, built dataset) of a run: explicit arguments, else ``train.dataset_path``, else the build's."""
     from aivf.dataset.cli import resolve_paths

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
 from aivf.config import load_config
@@ -25,3 +27,23 @@ def test_resolve_checkpoint_prefers_best_then_final(tmp_path):
         (tmp_path / name / "config.json").write_text("{}")
         assert resolve_checkpoint(tmp_path) == tmp_path / name
     assert resolve_checkpoint(tmp_path / "final") == tmp_path / "final"
+
+
+def test_a_relative_output_dir_is_read_from_the_run_folder_not_the_current_directory(tmp_path, monkeypatch):
+    from types import SimpleNamespace
+
+    from aivf.eval.scoring import anchor_to_run, run_paths
+
+    for project in ("project", "elsewhere"):  # a same-named run under the current directory must not be used
+        (tmp_path / project / "outputs" / "main" / "best").mkdir(parents=True)
+        (tmp_path / project / "outputs" / "main" / "config.yaml").write_text("name: main\n")
+    monkeypatch.chdir(tmp_path / "elsewhere")
+    cfg = SimpleNamespace(output_dir="outputs", name="main", train=SimpleNamespace(dataset_path=""),
+                          dataset=SimpleNamespace(clinical_csv="", output="dataset"), sim=SimpleNamespace(output="sim"))
+    anchor_to_run(cfg, tmp_path / "project" / "outputs" / "main" / "best")
+    clinical, dataset = run_paths(cfg)
+    assert Path(dataset) == tmp_path / "project" / "outputs" / "main" / "dataset"
+    assert clinical == tmp_path / "project" / "outputs" / "main" / "sim" / "clinical.csv"
+    lone = SimpleNamespace(output_dir="outputs", name="main")
+    anchor_to_run(lone, tmp_path / "downloaded-checkpoint")  # not inside a run folder: left as it is
+    assert lone.output_dir == "outputs"
