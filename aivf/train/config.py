@@ -10,6 +10,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Literal
 
+REFIT_L2_GRID: tuple[float, ...] = (1e-4, 1e-3, 1e-2, 1e-1, 1.0)  # L2 strengths the head refit tries by default
+
 
 @dataclass
 class TrainConfig:
@@ -37,7 +39,7 @@ class TrainConfig:
     # L2 strengths tried by the refit (the one with the lowest validation loss is kept); one value = fixed.
     # The validation loss mostly scores between-patient calibration: on the main job it picked 1e-2, which
     # shrank away the within-cohort ranking that 1e-4 kept (docs/training.md, "Scarce labels").
-    refit_l2: list[float] = field(default_factory=lambda: [1e-4, 1e-3, 1e-2, 1e-1, 1.0])
+    refit_l2: list[float] = field(default_factory=lambda: list(REFIT_L2_GRID))
     refit_bags: int = 0  # > 0: average this many fits on bootstrap resamples of the training labels (less variance)
     # Shared-score heads: then refit each task's scale and age/ICSI terms on the validation split with the score
     # direction fixed. The order inside a cohort stays; the mix across patients and the calibration improve.

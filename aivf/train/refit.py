@@ -23,8 +23,8 @@ import torch
 from torch import nn
 
 from aivf.model.heads import MultiTaskHead, SharedScoreHead, masked_bce_per_task
+from aivf.train.config import REFIT_L2_GRID as L2_GRID
 
-L2_GRID: tuple[float, ...] = (1e-4, 1e-3, 1e-2, 1e-1, 1.0)
 INPUTS = ("pixel_values", "keyframe_hpi", "keyframe_mask", "covariates")
 
 
@@ -43,6 +43,11 @@ def head_inputs(model: nn.Module, batches: Iterable[dict]) -> dict[str, torch.Te
         covs.append(batch["covariates"].float())
         labels.append(batch["labels"].float())
     return {"features": torch.cat(feats), "covariates": torch.cat(covs), "labels": torch.cat(labels)}
+
+
+def snapshot(heads: nn.Module) -> dict[str, torch.Tensor]:
+    """A detached copy of the heads' parameters (to restore, compare or average fits)."""
+    return {k: v.detach().clone() for k, v in heads.state_dict().items()}
 
 
 def check_linear(heads: nn.Module) -> None:
@@ -92,7 +97,7 @@ def canonical_state(heads: nn.Module) -> dict[str, torch.Tensor]:
     ``scale_t * w`` is what a task's logit sees; folding the first task's scale into ``w`` makes the
     average of several fits give exactly the average of that task's logits (the day-5 score ranks).
     """
-    state = {k: v.detach().clone() for k, v in heads.state_dict().items()}
+    state = snapshot(heads)
     if isinstance(heads, SharedScoreHead):
         for score in range(state["score.weight"].shape[0]):
             users = [t for t, s in enumerate(heads.score_of_task) if s == score]
@@ -110,7 +115,7 @@ def fit_bagged(heads: nn.Module, train: dict[str, torch.Tensor], l2: float, bags
     within-cohort rank agreement with the Bayes posterior ranged 0.11-0.37 (mean 0.29), the average of 30
     fits 0.24-0.43 (mean 0.36).
     """
-    start = {k: v.detach().clone() for k, v in heads.state_dict().items()}
+    start = snapshot(heads)
     generator = torch.Generator().manual_seed(seed)
     n = train["labels"].shape[0]
     fits = []
@@ -134,7 +139,7 @@ def fit_scale_on_validation(heads: SharedScoreHead, val: dict[str, torch.Tensor]
     known = ~torch.isnan(labels)
     fitted = [bool(((labels == 1) & known)[:, t].any() and ((labels == 0) & known)[:, t].any())
               for t in range(labels.shape[1])]
-    fixed = {k: v.detach().clone() for k, v in heads.state_dict().items()}
+    fixed = snapshot(heads)
     sign = torch.where(fixed["scale"] < 0, -1.0, 1.0)
     log_scale = fixed["scale"].abs().clamp(min=1e-3).log().requires_grad_(True)
     weight = fixed["covariates.weight"].clone().requires_grad_(True)
@@ -185,7 +190,7 @@ def refit_heads(model: nn.Module, train_batches: Iterable[dict], val_batches: It
     counts = (~torch.isnan(train["labels"])).sum(0).tolist()
     if sum(counts) == 0:
         return {"skipped": "no outcome label in the training split", "l2": None, "train_labels_per_task": counts}
-    start = {k: v.detach().clone() for k, v in heads.state_dict().items()}
+    start = snapshot(heads)
     with torch.no_grad():
         before = float(_loss(heads, val))
     results = {}
@@ -196,7 +201,7 @@ def refit_heads(model: nn.Module, train_batches: Iterable[dict], val_batches: It
         else:
             fit_heads(heads, train, l2)
         with torch.no_grad():
-            results[l2] = (float(_loss(heads, val)), {k: v.detach().clone() for k, v in heads.state_dict().items()})
+            results[l2] = (float(_loss(heads, val)), snapshot(heads))
     finite = {l2: r for l2, r in results.items() if math.isfinite(r[0])}
     best = min(finite, key=lambda l2: finite[l2][0]) if finite else None
     heads.load_state_dict(finite[best][1] if best is not None else start)
