@@ -12,6 +12,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import torch
+from scipy.special import expit
 from tqdm.auto import tqdm
 
 from aivf.eval.attribution import temporal_occlusion
@@ -106,7 +107,7 @@ def predict(model: torch.nn.Module, batches, total: int | None = None, desc: str
 def add_probabilities(pred: pd.DataFrame, calibrator=None) -> pd.DataFrame:
     """``prob_<task>`` columns: calibrated when a calibrator is given, else the plain sigmoid."""
     logits = pred[[f"logit_{t}" for t in TASKS]].to_numpy(np.float64)
-    probs = calibrator.transform(logits) if calibrator is not None else 1 / (1 + np.exp(-logits))
+    probs = calibrator.transform(logits) if calibrator is not None else expit(logits)
     for j, task in enumerate(TASKS):
         pred[f"prob_{task}"] = probs[:, j]
     return pred

@@ -21,6 +21,7 @@ import numpy as np
 import torch
 from accelerate import Accelerator
 from accelerate.utils import GradientAccumulationPlugin, InitProcessGroupKwargs, send_to_device, set_seed
+from scipy.special import expit
 from tqdm.auto import tqdm
 
 from aivf.config import save_config
@@ -191,7 +192,7 @@ def evaluate(model, batches, accelerator: Accelerator, tasks: tuple[str, ...] = 
     ids = [i for part in gathered for i in part[0]]
     logits = np.concatenate([part[1] for part in gathered]) if gathered else np.zeros((0, len(tasks)))
     labels = np.concatenate([part[2] for part in gathered]) if gathered else np.zeros((0, len(tasks)))
-    probs = 1 / (1 + np.exp(-logits))
+    probs = expit(logits)
     metrics: dict[str, float] = {}
     aucs, losses = [], []
     for t, task in enumerate(tasks):
@@ -254,9 +255,14 @@ def refit_final_heads(accelerator: Accelerator, model, data: TrainData, tracker:
     batches = {part: (send_to_device(b, accelerator.device) for b in data.split_batches(part)) for part in ("train", "val")}
     report = refit_heads(unwrapped, batches["train"], batches["val"], grid=list(tc.refit_l2), bags=tc.refit_bags,
                          scale_on_val=tc.refit_scale_on_val)
+    tasks = list(unwrapped.config.tasks)
+    refused = [tasks[t] for t in report.get("refused", [])]
     if "skipped" in report:
-        accelerator.print(f"train.refit_heads skipped: {report['skipped']}; the heads stay as trained")
+        accelerator.print(f"train.refit_heads skipped: {report['skipped']} ({report['train_labels_per_task']} "
+                          "training labels per task); the heads stay as trained")
         return
+    if refused:
+        accelerator.print(f"train.refit_heads: too few training labels to refit {refused}; they keep the loop's terms")
     if accelerator.num_processes > 1:  # identical already on CPU; rank 0's copy wins against GPU nondeterminism
         for p in unwrapped.heads.parameters():
             torch.distributed.broadcast(p.data, src=0)

@@ -26,6 +26,10 @@ from aivf.model.heads import MultiTaskHead, SharedScoreHead, masked_bce_per_task
 from aivf.train.config import REFIT_L2_GRID as L2_GRID
 
 INPUTS = ("pixel_values", "keyframe_hpi", "keyframe_mask", "covariates")
+# A task is refitted only with at least this many training labels, this many of each class: on fewer, a weakly
+# penalised logistic fit separates them perfectly and its weights run off (the walkthrough's 7 day-3 labels
+# gave a validation loss of 2.03 -> 1078, then NaN). Such a task keeps the terms the loop trained.
+MIN_LABELS, MIN_PER_CLASS = 20, 5
 
 
 class RefitError(ValueError):
@@ -165,8 +169,41 @@ def fit_scale_on_validation(heads: SharedScoreHead, val: dict[str, torch.Tensor]
     return fitted
 
 
+def refittable_tasks(labels: torch.Tensor, min_labels: int = MIN_LABELS, min_per_class: int = MIN_PER_CLASS
+                     ) -> list[bool]:
+    """Per task: enough training labels (``min_labels`` in all, ``min_per_class`` of each class) to refit it."""
+    known = ~torch.isnan(labels)
+    positives = ((labels == 1) & known).sum(0)
+    negatives = ((labels == 0) & known).sum(0)
+    return [bool(n >= min_labels and p >= min_per_class and q >= min_per_class)
+            for n, p, q in zip(known.sum(0).tolist(), positives.tolist(), negatives.tolist())]
+
+
+def restore_tasks(heads: nn.Module, start: dict[str, torch.Tensor], tasks: list[int]) -> None:
+    """Put back the own terms of ``tasks`` (and a score direction only they read) from ``start`` (in place)."""
+    if not tasks:
+        return
+    state = snapshot(heads)
+    if isinstance(heads, SharedScoreHead):
+        for key in ("scale", "covariates.weight", "covariates.bias"):
+            state[key][tasks] = start[key][tasks]
+        for score in set(heads.score_of_task):
+            readers = [t for t, s in enumerate(heads.score_of_task) if s == score]
+            if all(t in tasks for t in readers):
+                state["score.weight"][score] = start["score.weight"][score]
+    else:
+        state["mlp.weight"][tasks] = start["mlp.weight"][tasks]
+        state["mlp.bias"][tasks] = start["mlp.bias"][tasks]
+    heads.load_state_dict(state)
+
+
+def _finite(heads: nn.Module) -> bool:
+    return all(bool(torch.isfinite(v).all()) for v in heads.state_dict().values())
+
+
 def refit_heads(model: nn.Module, train_batches: Iterable[dict], val_batches: Iterable[dict],
-                grid: Sequence[float] = L2_GRID, bags: int = 0, scale_on_val: bool = False) -> dict:
+                grid: Sequence[float] = L2_GRID, bags: int = 0, scale_on_val: bool = False,
+                min_labels: int = MIN_LABELS, min_per_class: int = MIN_PER_CLASS) -> dict:
     """Refit ``model.heads`` on the training split's labels, ``l2`` chosen by validation loss.
 
     With ``bags`` > 0 each ``l2`` gets the average of that many bootstrap fits (``fit_bagged``). With
@@ -177,8 +214,10 @@ def refit_heads(model: nn.Module, train_batches: Iterable[dict], val_batches: It
         A report: chosen ``l2``, validation loss per ``l2``, the number of labels per task used, and the
         validation loss of the heads as trained in the loop (``val_loss_before``).
 
-        With no outcome label at all in the training split the heads are left as they are and the report
-        says ``skipped``. A task without training labels keeps its own terms (only the penalty moves them).
+        With no task that has enough labels (``refittable_tasks``) the heads are left as they are and the
+        report says ``skipped``. A task with too few labels is left out of the fit (``refused``) and keeps
+        its own terms (only the penalty moves them). A fit that yields a non-finite weight or validation
+        loss is discarded and the heads stay as trained (``skipped`` says so): a refit never writes NaN.
 
     Raises:
         RefitError: the heads are not linear.
@@ -188,8 +227,13 @@ def refit_heads(model: nn.Module, train_batches: Iterable[dict], val_batches: It
     # Solve in float32 on a copy (under DeepSpeed bf16 the module itself is bf16), then copy back.
     heads = copy.deepcopy(model.heads).float().to(train["features"].device)
     counts = (~torch.isnan(train["labels"])).sum(0).tolist()
-    if sum(counts) == 0:
-        return {"skipped": "no outcome label in the training split", "l2": None, "train_labels_per_task": counts}
+    usable = refittable_tasks(train["labels"], min_labels, min_per_class)
+    refused = [t for t, ok in enumerate(usable) if not ok]
+    if not any(usable):
+        return {"skipped": f"no task has {min_labels} training labels with {min_per_class} of each class",
+                "l2": None, "train_labels_per_task": counts, "refused": refused}
+    for split in (train, val):  # refused tasks leave the fit: their labels would only be memorised
+        split["labels"][:, refused] = float("nan")
     start = snapshot(heads)
     with torch.no_grad():
         before = float(_loss(heads, val))
@@ -211,8 +255,12 @@ def refit_heads(model: nn.Module, train_batches: Iterable[dict], val_batches: It
         scaled_on_val = fit_scale_on_validation(heads, val)
         with torch.no_grad():
             after = float(_loss(heads, val))
+    restore_tasks(heads, start, refused)
+    if not _finite(heads) or not math.isfinite(after):
+        return {"skipped": "the refit gave non-finite weights or validation loss", "l2": None,
+                "train_labels_per_task": counts, "refused": refused}
     model.heads.load_state_dict(heads.state_dict())  # cast back to the model's dtype
-    return {"l2": best, "bags": bags, "val_loss_by_l2": {str(k): v[0] for k, v in results.items()},
+    return {"l2": best, "refused": refused, "bags": bags, "val_loss_by_l2": {str(k): v[0] for k, v in results.items()},
             "val_loss_before": before, "train_labels_per_task": [int(c) for c in counts],
             "val_labels_per_task": [int(c) for c in (~torch.isnan(val["labels"])).sum(0).tolist()],
             "scale_fitted_on_val": scaled_on_val, "val_loss_after": after}

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from types import SimpleNamespace
 
 import pytest
@@ -125,3 +126,40 @@ def test_scale_on_validation_keeps_the_order_inside_a_cohort_and_lowers_validati
     assert heads.scale[2] == -0.5 and torch.all(heads.scale[:2] > 0)  # signs kept; an unlabelled task untouched
     for t in range(3):
         assert torch.equal(after_logits[:, t].argsort(), before_logits[:, t].argsort())
+
+
+def tiny_batches(counts: list[int], seed: int) -> list[dict]:
+    """A walkthrough-sized split: separable features and only ``counts`` labels per task (e.g. [7, 2, 0])."""
+    g = torch.Generator().manual_seed(seed)
+    x = torch.randn(40, 5, generator=g) * 3
+    labels = torch.full((40, 3), float("nan"))
+    for t, n in enumerate(counts):
+        labels[:n, t] = (x[:n, 0] > 0).float()  # perfectly separable by the first feature
+    return [{"pixel_values": x, "covariates": torch.zeros(40, 2), "labels": labels}]
+
+
+def test_a_tiny_cohort_never_refits_to_nan_and_keeps_the_loop_heads():
+    torch.manual_seed(0)
+    model = FrozenFeatures(SharedScoreHead(5, 3, 2, dropout=0.0, score_of_task=[1, 0, 0]))
+    before = {k: v.clone() for k, v in model.heads.state_dict().items()}
+    report = refit_heads(model, tiny_batches([7, 2, 0], 1), tiny_batches([6, 3, 1], 2), grid=[1e-4], bags=5,
+                         scale_on_val=True)
+    assert "skipped" in report and report["refused"] == [0, 1, 2]
+    assert all(torch.equal(v, model.heads.state_dict()[k]) for k, v in before.items())
+
+
+def test_a_task_with_too_few_labels_is_left_out_of_the_fit_and_the_rest_stay_finite():
+    torch.manual_seed(0)
+    model = FrozenFeatures(SharedScoreHead(5, 3, 2, dropout=0.0, score_of_task=[1, 0, 0]))
+    train, val = sparse_batches(800, 1), sparse_batches(400, 2)
+    for batch in train:  # day-3 labels: only 7 in the whole training split
+        keep = torch.zeros(len(batch["labels"]), dtype=torch.bool)
+        batch["labels"][~keep, 0] = float("nan")
+    train[0]["labels"][:7, 0] = torch.tensor([1.0, 0, 1, 0, 1, 0, 1])
+    d3_before = model.heads.state_dict()["score.weight"][1].clone()
+    report = refit_heads(model, train, val, grid=[1e-4], bags=3, scale_on_val=True)
+    assert report["refused"] == [0] and "skipped" not in report
+    assert all(torch.isfinite(v).all() for v in model.heads.state_dict().values())
+    assert math.isfinite(report["val_loss_after"])
+    # the refused task keeps its own direction exactly: it is not fitted to 7 labels
+    assert torch.equal(model.heads.state_dict()["score.weight"][1], d3_before)
