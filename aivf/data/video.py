@@ -8,6 +8,10 @@ EmbryoViewer exports burn a text banner at the top and the time at the bottom of
 Guards around decord's known problems: a corrupt file raises ``RecordingError`` naming it; a
 ``len(vr)`` larger than the decodable frames (decord's ``get_batch`` can hang on those) is checked
 against the demuxed packet count and clamped; time rows and frames that disagree are truncated.
+Frame times that are not ascending in frame order are reported (``unsorted_times``, naming the CSV)
+and the frames sorted by time; times that decrease throughout raise ``RecordingError`` (a reversed
+or foreign time file: sorting would silently play the video backwards). A cell that is not a number
+raises ``RecordingError`` naming the CSV, line and value.
 """
 
 from __future__ import annotations
@@ -41,7 +45,16 @@ def read_time_csv(path: Path) -> pd.Series:
             f"{path}: a frame-time CSV needs the columns frame_index,time_hpi (found {list(table.columns)})"
         )
     table = table.dropna(subset=[index_col, time_col])
-    return pd.Series(table[time_col].to_numpy(float), index=table[index_col].to_numpy(int)).sort_index()
+    index = pd.to_numeric(table[index_col], errors="coerce")
+    times = pd.to_numeric(table[time_col], errors="coerce")
+    bad_index = index.isna() | (index != index.round()) | ~np.isfinite(index.fillna(0))
+    for column, bad in ((index_col, bad_index), (time_col, times.isna() | ~np.isfinite(times.fillna(0)))):
+        if bad.any():
+            row = bad.to_numpy().argmax()
+            raise RecordingError(f"{path}: line {int(table.index[row]) + 2}: {column}={str(table[column].iloc[row])!r} is not "
+                                 f"{'a whole frame number' if column == index_col else 'a time in hours'} "
+                                 f"({int(bad.sum())} such row(s))")
+    return pd.Series(times.to_numpy(float), index=index.to_numpy(np.int64)).sort_index()
 
 
 def count_packets(path: Path) -> int:
@@ -127,6 +140,15 @@ class VideoRecording(Recording):
             frame_ids = in_range.index.to_numpy(np.int64)
             self.times_hpi = in_range.to_numpy(np.float64)
         order = np.argsort(self.times_hpi, kind="stable")
+        if times is not None and np.any(order != np.arange(len(order))):
+            steps = np.diff(self.times_hpi)
+            if len(steps) and np.all(steps < 0):
+                raise RecordingError(f"{csv}: frame times decrease throughout ({self.times_hpi[0]:g} -> "
+                                     f"{self.times_hpi[-1]:g} hpi from the first to the last frame): the time file is "
+                                     f"reversed or belongs to another video; fix it rather than play {path.name} backwards")
+            back = frame_ids[1:][steps < 0][:5].tolist()
+            self.report("unsorted_times", f"frame times in {csv} are not ascending in frame order ({int((steps < 0).sum())} "
+                        f"step(s) back in time, at frames {back}); frames sorted by time")
         self.frame_ids, self.times_hpi = frame_ids[order], self.times_hpi[order]  # recording index -> video frame
         phase_csv = path.with_name(f"{stem}_phases.csv")
         if phase_csv.is_file():  # Gomez-format annotation beside the video: 1-based frame numbers

@@ -176,3 +176,30 @@ def test_avi_mpeg4_export(tmp_path) -> None:
     rec = open_recording(path)
     assert rec.source == "video" and len(rec) == 6
     np.testing.assert_allclose(_centre(rec.read([4, 1])), frames[[4, 1], 32, 32], atol=4)
+
+
+def test_non_monotone_frame_times_warn_naming_the_csv(tmp_path) -> None:
+    times = np.arange(10.0)
+    times[[3, 4]] = times[[4, 3]]  # frames 3 and 4 swapped in the time file
+    path = write_mp4(tmp_path / "swap.mp4", synthetic_frames(10), times=times)
+    with pytest.warns(RecordingWarning, match=r"swap\.csv are not ascending"):
+        rec = open_recording(path)
+    np.testing.assert_allclose(rec.times_hpi, np.arange(10.0))
+    np.testing.assert_array_equal(rec.frame_ids, [0, 1, 2, 4, 3, 5, 6, 7, 8, 9])
+    assert "unsorted_times" in [d["kind"] for d in rec.meta["defects"]]
+
+
+def test_fully_decreasing_frame_times_are_an_error_naming_the_csv(tmp_path) -> None:
+    path = write_mp4(tmp_path / "rev.mp4", synthetic_frames(10), times=np.arange(10.0)[::-1] * 10 + 12)
+    with pytest.raises(RecordingError, match=r"rev\.csv: frame times decrease throughout"):
+        open_recording(path)
+
+
+@pytest.mark.parametrize("cell, column", [("soon", "time_hpi"), ("2.5", "frame_index")])
+def test_non_numeric_frame_time_cell_names_csv_line_and_value(tmp_path, cell, column) -> None:
+    path = write_mp4(tmp_path / "txt.mp4", synthetic_frames(10), times=np.arange(10.0))
+    lines = path.with_suffix(".csv").read_text().splitlines()
+    lines[4] = f"{cell},3.0" if column == "frame_index" else f"3,{cell}"  # line 5 of the file: frame 3
+    path.with_suffix(".csv").write_text("\n".join(lines) + "\n")
+    with pytest.raises(RecordingError, match=rf"txt\.csv: line 5: {column}='?{cell}'? is not"):
+        open_recording(path)
