@@ -60,35 +60,169 @@ class BuildReport:
     complete: bool  # every planned shard is finished (all ranks)
     seconds: float  # wall time of this call
     failures: dict[str, int] = field(default_factory=dict)  # reason -> count
+    num_splits: int = 0  # named splits ("kfold/0/train", ...) in splits.json; 0 = none could be made
 
 
-def read_clinical(path: str | Path) -> pd.DataFrame:
+BINARY_COLUMNS = ("transferred", "biopsied", "d3_fhb", "d5_fhb")  # 0, 1 or an empty cell
+PGT_VALUES = ("euploid", "aneuploid", "mosaic", "no_result")  # the pgt vocabulary (or an empty cell)
+METHOD_VALUES = ("IVF", "ICSI")  # the method vocabulary (or an empty cell)
+AGE_RANGE = (10.0, 80.0)  # maternal_age outside this (years) is taken as a typo, not as an age
+TRANSFER_DAYS = (1, 7)  # transfer_day is a whole day of culture in this range
+
+
+def _read_table(path: str | Path) -> pd.DataFrame:
+    """Every cell of a CSV as a string ("" where empty); a BuildError naming the file if it is not a table."""
+    try:
+        return pd.read_csv(path, dtype=str, keep_default_na=False)
+    except (pd.errors.EmptyDataError, pd.errors.ParserError, UnicodeDecodeError) as err:
+        raise BuildError(f"{path}: not a readable CSV table ({type(err).__name__}: {err})") from None
+
+
+def read_clinical(path: str | Path, strict: bool = False) -> pd.DataFrame:
     """The clinical table: ids as strings, numbers parsed, empty cells as None/NaN (missing stays missing).
 
+    Every cell is checked against its column's vocabulary (see ``check_clinical``); a row with a
+    value outside it keeps NaN/None there and names the problem in its ``input_error`` column.
+
     Raises:
-        BuildError: a required column is missing.
+        BuildError: unreadable file, no rows, a required column or ``patient_id`` missing, or, with
+            ``strict``, any value outside its column's vocabulary (naming line, column and value).
     """
-    table = pd.read_csv(path, dtype=str, keep_default_na=False)
+    table = _read_table(path)
     missing = [c for c in REQUIRED_COLUMNS if c not in table]
     if missing:
         raise BuildError(f"{path}: clinical CSV lacks column(s) {missing}; it has {list(table.columns)}")
-    table = table.replace({"": None})
-    if "patient_id" not in table:  # siblings share the id part before the last dash (docs/architecture.md)
-        warnings.warn(f"{path}: no patient_id column; using the embryo id before its last dash", stacklevel=2)
-        table["patient_id"] = table["embryo_id"].str.rsplit("-", n=1).str[0]
+    if "patient_id" not in table:
+        # Not guessed from the embryo id: "<id before the last dash>" keeps one cycle together, not one
+        # patient, and a patient's other cycles would then leak across splits (docs/architecture.md).
+        raise BuildError(f"{path}: clinical CSV has no patient_id column. Add one (the same value for every "
+                         "embryo of one patient or couple, over all cycles): splits keep a patient's embryos "
+                         "together, and a patient cannot be told from the embryo id safely")
+    if table.empty:
+        raise BuildError(f"{path}: clinical CSV has a header but no rows: nothing to build")
     if "clinic" not in table:
         table["clinic"] = "unknown"
-    for column in INT_COLUMNS:
-        table[column] = pd.to_numeric(table.get(column), errors="coerce") if column in table else np.nan
-    table["maternal_age"] = pd.to_numeric(table["maternal_age"], errors="coerce") if "maternal_age" in table else np.nan
+    return check_clinical(table, path, strict)
+
+
+def _problem(line: int, column: str, value, expected: str) -> str:
+    return f"line {line}: {column}={value!r} is not {expected}"
+
+
+def check_clinical(table: pd.DataFrame, path: str | Path, strict: bool = False) -> pd.DataFrame:
+    """Parse and check the label and covariate columns of a clinical table read as strings.
+
+    The input-check policy (docs/architecture.md, "Input checks"): only unambiguous spellings are
+    normalised (case and surrounding spaces of ``pgt`` and ``method``; spaces around numbers), with
+    one warning; any other value outside a column's vocabulary becomes NaN/None and the row's
+    ``input_error`` names line, column and value (the build reports that embryo as ``label_error``
+    and stores nothing made up). Line numbers count the header as line 1.
+
+    Raises:
+        BuildError: with ``strict``, listing every such value (file, line, column, value).
+    """
+    table = table.replace({"": None}).copy()
+    lines = np.arange(len(table)) + 2
+    problems: list[list[str]] = [[] for _ in range(len(table))]
+    normalised: dict[str, list[str]] = {}
+
+    def text(column: str) -> pd.Series:
+        values = table[column] if column in table else pd.Series([None] * len(table), index=table.index)
+        return values.map(lambda v: v.strip() if isinstance(v, str) and v.strip() else None).astype(object)
+
+    def flag(bad: np.ndarray, column: str, raw: pd.Series, expected: str) -> None:
+        for i in np.flatnonzero(bad):
+            value = raw.iloc[i]
+            problems[i].append(_problem(int(lines[i]), column, "" if value is None else value, expected))
+
+    def numeric(column: str, ok, expected: str) -> None:
+        raw = table[column] if column in table else pd.Series([None] * len(table), index=table.index)
+        values = text(column)
+        number = pd.to_numeric(values, errors="coerce")
+        good = number.notna() & np.isfinite(number.fillna(0)) & ok(number)
+        bad = (values.notna() & ~good).to_numpy()
+        flag(bad, column, raw, expected)
+        table[column] = number.where(good, np.nan).astype(float)
+
+    for column in ("embryo_id", "patient_id"):
+        flag(text(column).isna().to_numpy(), column, table[column], "an id (the cell is empty)")
+    for column in BINARY_COLUMNS:
+        numeric(column, lambda x: x.isin([0, 1]), "0, 1 or an empty cell")
+    lo, hi = TRANSFER_DAYS
+    numeric("transfer_day", lambda x: (x == x.round()) & x.between(lo, hi), f"a whole day {lo}-{hi} or an empty cell")
+    lo, hi = AGE_RANGE
+    numeric("maternal_age", lambda x: x.between(lo, hi), f"an age in years ({lo:g}-{hi:g}) or an empty cell")
+    for column, vocabulary, fold in (("pgt", PGT_VALUES, str.lower), ("method", METHOD_VALUES, str.upper)):
+        raw = table[column] if column in table else pd.Series([None] * len(table), index=table.index)
+        values = text(column)
+        folded = values.map(lambda v, f=fold: f(v) if isinstance(v, str) else None).astype(object)
+        good = folded.isin(vocabulary)
+        changed = good & (folded != raw)
+        if changed.any():
+            normalised[column] = sorted({f"{a!r} -> {b!r}" for a, b in zip(raw[changed], folded[changed])})[:5]
+        flag((values.notna() & ~good).to_numpy(), column, raw, f"one of {list(vocabulary)} or an empty cell")
+        table[column] = folded.where(good, None)
     for column in STR_COLUMNS:
         if column not in table:
             table[column] = None
+    if normalised:
+        spelled = "; ".join(f"{c}: {', '.join(v)}" for c, v in normalised.items())
+        warnings.warn(f"{path}: normalised the spelling (case, surrounding spaces) of some values: {spelled}",
+                      stacklevel=3)
+    table["input_error"] = ["; ".join(p) for p in problems]
+    if strict and any(problems):
+        found = [p for row in problems for p in row]
+        more = f" (+{len(found) - 20} more)" if len(found) > 20 else ""
+        raise BuildError(f"{path}: {len(found)} value(s) outside their column's vocabulary (dataset.strict=true): "
+                         + "; ".join(found[:20]) + more)
     return table
 
 
+def check_duplicates(table: pd.DataFrame, path: str | Path, strict: bool = False) -> tuple[pd.DataFrame, list[dict]]:
+    """One row per embryo id, and the build-report rows of the rows left out.
+
+    - same id, different ``patient_id``: a BuildError naming the id and the patients (which patient an
+      embryo belongs to decides every split, so the whole table is in doubt);
+    - same id, identical rows: the repeats are left out (report row ``duplicate_id``), the first is used;
+    - same id, same patient, other values differing: every copy is left out (``duplicate_id`` naming
+      the columns), since no copy can be taken as the right one;
+    - with ``strict``, any repeated id is a BuildError.
+    """
+    lines = pd.Series(np.arange(len(table)) + 2, index=table.index)  # the header is line 1
+    repeated = table["embryo_id"].notna() & table["embryo_id"].duplicated(keep=False)
+    if not repeated.any():
+        return table, []
+    columns = [c for c in table.columns if c != "input_error"]
+    extra, drop, errors = [], [], []
+    for eid, group in table[repeated].groupby("embryo_id", sort=True):
+        at = ", ".join(str(lines[i]) for i in group.index)
+        patients = sorted({str(p) for p in group["patient_id"]})
+        if len(patients) > 1:
+            errors.append(f"embryo id {eid!r} on lines {at} belongs to patients {patients}")
+            continue
+        differ = [c for c in columns if group[c].nunique(dropna=False) > 1]
+        if strict:
+            errors.append(f"embryo id {eid!r} is repeated on lines {at}" + (f" (differing in {differ})" if differ else ""))
+            continue
+        if differ:
+            detail, left_out = f"lines {at} repeat the id and differ in {differ}: no copy is used", group.index
+        else:
+            detail, left_out = f"lines {at} are the same row; the first is used", group.index[1:]
+        drop.extend(left_out)
+        extra.extend({"embryo_id": eid, "status": "failed", "reason": "duplicate_id", "detail": detail, "shard": -1}
+                     for _ in left_out)
+    if errors:
+        more = f" (+{len(errors) - 10} more)" if len(errors) > 10 else ""
+        raise BuildError(f"{path}: repeated embryo ids: " + "; ".join(errors[:10]) + more + ". An embryo id must name "
+                         "one embryo: make the ids unique (e.g. prefix the patient id) or correct patient_id")
+    return table.drop(index=drop), extra
+
+
 def euploid_label(pgt: str | None, mosaic_as: str) -> float:
-    """1 euploid, 0 aneuploid, NaN where unknown (no biopsy, no_result); mosaic per ``mosaic_as``."""
+    """1 euploid, 0 aneuploid, NaN where unknown (no biopsy, no_result); mosaic per ``mosaic_as``.
+
+    ``pgt`` is a value already checked by ``check_clinical`` (lower case); anything else is NaN.
+    """
     if pgt == "euploid":
         return 1.0
     if pgt == "aneuploid":
@@ -120,7 +254,7 @@ def dataset_features(num_keyframes: int, num_planes: int, size: int):
 
 def config_hash(cfg: DatasetConfig, data: DataConfig, csv_bytes: bytes) -> str:
     """Hash of everything that changes a shard's content (the CSV's bytes, not its path; not workers or loader)."""
-    build = {k: v for k, v in dataclasses.asdict(cfg).items() if k not in ("workers", "output", "overwrite", "splits", "loader", "clinical_csv")}
+    build = {k: v for k, v in dataclasses.asdict(cfg).items() if k not in ("workers", "output", "overwrite", "splits", "loader", "clinical_csv", "strict")}
     # schema: bumped when the shard columns change (2: phase_labels), so old shards are never resumed into a new layout
     blob = json.dumps({"build": build, "data": dataclasses.asdict(data), "schema": 2}, sort_keys=True).encode()
     return hashlib.sha256(blob + hashlib.sha256(csv_bytes).digest()).hexdigest()[:16]
@@ -251,7 +385,9 @@ def build_dataset(cfg: DatasetConfig, clinical_csv: str | Path, out: str, data: 
     csv_path = Path(clinical_csv)
     if not csv_path.is_file():
         raise BuildError(f"{csv_path}: clinical CSV not found (set dataset.clinical_csv or --clinical)")
-    table = read_clinical(csv_path)
+    table = read_clinical(csv_path, strict=cfg.strict)
+    num_rows = len(table)
+    table, extra = check_duplicates(table, csv_path, strict=cfg.strict)
     root = str(Path(cfg.recordings_root) if cfg.recordings_root else csv_path.parent)
     chash = config_hash(cfg, data, csv_path.read_bytes())
     fs, base = fsspec.core.url_to_fs(out)
@@ -267,8 +403,10 @@ def build_dataset(cfg: DatasetConfig, clinical_csv: str | Path, out: str, data: 
     fs.makedirs(f"{base}/data", exist_ok=True)
     fs.makedirs(f"{base}/_state", exist_ok=True)
 
-    duplicated = table["embryo_id"].duplicated()
-    rows = table[~duplicated].to_dict("records")
+    unusable = table["input_error"] != ""  # values outside the vocabulary: reported, never stored made up
+    extra += [{"embryo_id": e, "status": "failed", "reason": "label_error", "detail": d[:500], "shard": -1}
+              for e, d in zip(table.loc[unusable, "embryo_id"], table.loc[unusable, "input_error"])]
+    rows = table[~unusable].to_dict("records")
     per = max(1, cfg.embryos_per_shard)
     shards = [rows[i: i + per] for i in range(0, len(rows), per)]
     mine = [i for i in range(len(shards)) if i % world_size == rank]
@@ -294,11 +432,17 @@ def build_dataset(cfg: DatasetConfig, clinical_csv: str | Path, out: str, data: 
             build_shard(i, shards[i], *args)
             bar.update()
     bar.close()
-    extra = [{"embryo_id": e, "status": "failed", "reason": "duplicate_id", "detail": "repeated row in the CSV", "shard": -1}
-             for e in table.loc[duplicated, "embryo_id"]]
-    summary = finalize(fs, base, out, table, cfg, data, chash, len(shards), extra, str(csv_path))
-    return BuildReport(
-        output=out, num_embryos=len(table), num_built=summary["num_built"], num_failed=summary["num_failed"],
-        shards_written=len(todo), shards_skipped=len(mine) - len(todo), complete=summary["complete"],
-        seconds=time.time() - start, failures=summary["failures"],
+    ids_known = table["embryo_id"].notna() & table["patient_id"].notna()  # rows without them are label_error
+    summary = finalize(fs, base, out, table[ids_known], cfg, data, chash, len(shards), extra, str(csv_path))
+    splits = _read_marker(fs, f"{base}/splits.json") or {}
+    report = BuildReport(
+        output=out, num_embryos=num_rows, num_built=summary["num_built"],
+        num_failed=summary["num_failed"], shards_written=len(todo), shards_skipped=len(mine) - len(todo),
+        complete=summary["complete"], seconds=time.time() - start, failures=summary["failures"],
+        num_splits=sum(len(parts) for folds in splits.values() for parts in folds.values()),
     )
+    if cfg.strict and report.num_failed:
+        reasons = ", ".join(f"{r}: {n}" for r, n in report.failures.items())
+        raise BuildError(f"{out}: {report.num_failed} embryo(s) not built ({reasons}; dataset.strict=true); "
+                         f"see {out}/build_report.csv")
+    return report

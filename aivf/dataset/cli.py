@@ -1,4 +1,8 @@
-"""``aivf build [-c FILE] [--clinical CSV] [--out PATH] [key=value ...]``: recordings -> parquet shards."""
+"""``aivf build [-c FILE] [--clinical CSV] [--out PATH] [--strict] [key=value ...]``: recordings -> parquet shards.
+
+Exit status: 0 when a usable dataset was written; 1 on a BuildError (the message says what to fix), and
+when a complete build holds no embryo or no evaluation split (``train`` would have nothing to read).
+"""
 
 from __future__ import annotations
 
@@ -15,6 +19,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         "else <output_dir>/<name>/<sim.output>/clinical.csv)")
     parser.add_argument("--out", metavar="PATH", help="output folder or fsspec URL (default: "
                         "<output_dir>/<name>/<dataset.output> unless dataset.output is absolute or a URL)")
+    parser.add_argument("--strict", action="store_true", help="any clinical value outside its column's vocabulary, "
+                        "repeated embryo id or embryo not built is an error (same as dataset.strict=true)")
 
 
 def resolve_paths(cfg, clinical: str | None, out: str | None) -> tuple[Path, str]:
@@ -38,6 +44,8 @@ def run(args: argparse.Namespace) -> int:
 
     cfg = load_config(args.config, args.overrides)
     clinical, out = resolve_paths(cfg, args.clinical, args.out)
+    if getattr(args, "strict", False):
+        cfg.dataset.strict = True
     try:
         report = build_dataset(cfg.dataset, clinical, out, cfg.data)
     except BuildError as err:
@@ -50,4 +58,13 @@ def run(args: argparse.Namespace) -> int:
         print(f"  {report.num_failed} embryo(s) not in the dataset ({reasons}); see {out}/build_report.csv")
     if not report.complete:
         print("  other ranks' shards are not finished yet: the manifest is complete once the last rank ends")
+        return 0
+    if report.num_built == 0:
+        print(f"aivf build: nothing usable was built: none of the {report.num_embryos} CSV row(s) gave an embryo; "
+              f"see {out}/build_report.csv")
+        return 1
+    if report.num_splits == 0:
+        print(f"aivf build: no evaluation splits could be made (see the warning above; e.g. fewer patients than "
+              f"dataset.splits.num_folds); {out}/splits.json is empty, so aivf train has nothing to read")
+        return 1
     return 0

@@ -65,5 +65,9 @@ class DatasetConfig:
     # PGT-A "mosaic" as the euploid label: missing (None), negative (0, not euploid) or positive (1).
     mosaic_as: Literal["missing", "negative", "positive"] = "missing"
     overwrite: bool = False  # rebuild when the output holds shards built with another config
+    # Input checks (docs/architecture.md): a clinical value outside its column's vocabulary or a repeated
+    # embryo id fails only that embryo (build_report.csv); strict=true makes it a BuildError naming file,
+    # line, column and value, and a build with any embryo not built ends in an error (`aivf build --strict`).
+    strict: bool = False
     splits: SplitConfig = field(default_factory=SplitConfig)  # evaluation splits written with the shards
     loader: LoaderConfig = field(default_factory=LoaderConfig)  # streaming loader for training

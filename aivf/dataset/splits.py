@@ -90,6 +90,11 @@ def make_splits(table: pd.DataFrame, cfg: SplitConfig) -> dict:
         if column not in table:
             raise KeyError(f"make_splits: the table has no '{column}' column (has {list(table.columns)})")
     table = table.astype({"embryo_id": str, "patient_id": str, "clinic": str})
+    repeated = table[table["embryo_id"].duplicated(keep=False)]
+    if len(repeated):  # a repeated id could sit in two parts, or under two patients: refuse before splitting
+        shown = repeated.groupby("embryo_id")["patient_id"].agg(lambda p: sorted(set(p))).head(10)
+        raise ValueError("make_splits: repeated embryo id(s): " + "; ".join(
+            f"{e!r} (patients {p})" for e, p in shown.items()) + "; remove the repeats before splitting")
     patients = _patient_table(table)
     k = cfg.num_folds
     if k < 3:
