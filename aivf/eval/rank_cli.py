@@ -30,7 +30,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     add_config_arguments(parser)
     parser.add_argument("--split", help="dataset input: split to rank (default: all embryos)")
     parser.add_argument("--clinical", metavar="CSV", help="recordings input: clinical table for patient ids, "
-                        "age and method (default: patient = embryo id before the last dash; no covariates)")
+                        "age and method (default: patient = embryo id before the last dash; no covariates); "
+                        "an embryo whose row has a bad value or a repeated id is listed as not used")
     parser.add_argument("--out", metavar="DIR", help="output folder (default: <run>/rank)")
     parser.add_argument("--thumbnails-top", type=int, default=3, metavar="N",
                         help="keyframe strips on the page only for the N best-ranked embryos of each patient "
@@ -65,6 +66,37 @@ def recording_batch(path: Path, embryo_id: str | None, cfg, model_cfg, covariate
     facts["read_s"] = time.perf_counter() - start
     facts["warnings"] = "; ".join(sorted({str(w.message) for w in caught}))[:300]
     return batch, facts
+
+
+def clinical_table(path: str | Path) -> tuple[pd.DataFrame, dict[str, str]]:
+    """The ``--clinical`` table indexed by embryo id, and ``embryo id -> why its row cannot be used``.
+
+    Only the columns ranking uses are checked (embryo_id, patient_id, maternal_age, method; input-check
+    policy of docs/architecture.md): a row with a value outside its vocabulary, or an id on several
+    rows, leaves its embryo out of the ranking with the reason (the page's "not used" list); the rest
+    of the cohort is ranked. Without a patient_id column, patients are the id before its last dash.
+
+    Raises:
+        BuildError (a RuntimeError): unreadable file or no embryo_id column.
+    """
+    from aivf.dataset.build import BuildError, _read_table, check_clinical
+
+    raw = _read_table(path)
+    if "embryo_id" not in raw:
+        raise BuildError(f"{path}: clinical CSV lacks the embryo_id column; it has {list(raw.columns)}")
+    if "patient_id" not in raw:
+        warnings.warn(f"{path}: no patient_id column; ranking groups embryos by the id before the last dash "
+                      "(one patient = one '<patient>-<k>' prefix)", stacklevel=2)
+        raw["patient_id"] = raw["embryo_id"].str.rsplit("-", n=1).str[0]
+    used = [c for c in ("embryo_id", "patient_id", "maternal_age", "method") if c in raw]
+    table = check_clinical(raw[used], path)
+    problems = {str(e): f"{path}: {err}" for e, err in zip(table["embryo_id"], table["input_error"]) if err and e}
+    repeated = table["embryo_id"].notna() & table["embryo_id"].duplicated(keep=False)
+    for embryo, rows in table[repeated].groupby("embryo_id"):
+        lines = ", ".join(str(i + 2) for i in rows.index)
+        problems[str(embryo)] = f"{path}: embryo id on lines {lines} (which row is this embryo?)"
+    usable = table["embryo_id"].notna() & ~repeated & (table["input_error"] == "")
+    return table[usable].set_index("embryo_id"), problems
 
 
 def covariates_for(clinical: pd.DataFrame | None, embryo_id: str) -> tuple[np.ndarray, str]:
@@ -132,7 +164,7 @@ def _score_recordings(model, root: Path, clinical: str | None, cfg, thumbs: dict
     from aivf.eval.scoring import predict
 
     ec, loader = cfg.eval, cfg.dataset.loader
-    table = pd.read_csv(clinical).set_index("embryo_id") if clinical else None
+    table, problems = clinical_table(clinical) if clinical else (None, {})
     found = find_recordings(root)
     if not found:
         raise FileNotFoundError(f"{root}: no recordings found (videos with time CSVs, Gomez folders, "
@@ -144,6 +176,9 @@ def _score_recordings(model, root: Path, clinical: str | None, cfg, thumbs: dict
             batch, fact = recording_batch(path, None, cfg, model.config, np.full(2, np.nan))
         except Exception as err:  # one unreadable recording must not stop the cohort
             skipped.append(f"{path}: {type(err).__name__}: {err}"[:300])
+            continue
+        if fact["embryo_id"] in problems:  # its clinical row is unusable: say so, rank the others
+            skipped.append(f"{fact['embryo_id']} ({path}): clinical row not used: {problems[fact['embryo_id']]}"[:300])
             continue
         cov, fact["patient_id"] = covariates_for(table, fact["embryo_id"])
         batch["covariates"] = torch.from_numpy(cov.astype(np.float32))[None]
