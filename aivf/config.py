@@ -18,7 +18,7 @@ from omegaconf.errors import OmegaConfBaseException
 from aivf.data.config import DataConfig
 from aivf.dataset.config import DatasetConfig
 from aivf.eval.config import EvalConfig
-from aivf.model.config import ModelConfig
+from aivf.model_config import ModelConfig
 from aivf.sim.config import SimConfig
 from aivf.train.config import TrainConfig
 

@@ -165,6 +165,14 @@ def summarize(evaluated: dict) -> dict[str, Any]:
         out["transfers_per_pregnancy"][name] = {k: row.get(k) for k in ("value", "low", "high", "diff", "diff_low",
                                                                         "diff_high", "vs_model", "rank_agreement",
                                                                         "potential_auc")}
+    every = evaluated.get("all_embryos")
+    if every:
+        out["all_embryos"] = {
+            "tasks": {task: {k: t[k] for k in ("auc", "bayes_auc", "ece", "bayes_ece", "n_excluded_shown_high",
+                                               "n_excluded", "mean_shown_non_transferable")}
+                      for task, t in every["tasks"].items()},
+            "top1_usable": {name: o["top1_usable"] for name, o in every["orderings"].items()},
+        }
     return out
 
 
@@ -178,6 +186,15 @@ def print_summary(result: PipelineResult) -> None:
     print(f"\n=== aivf run: done in {result.seconds.get('total', 0):.0f} s "
           f"({', '.join(f'{k} {v:.0f} s' for k, v in result.seconds.items() if k != 'total')})")
     print(f"held-out test split: {s.get('n_embryos')} embryos of {s.get('n_patients')} patients")
+    every = s.get("all_embryos")
+    if every:
+        top1 = every["top1_usable"]
+        print("  every embryo (simulated truth): top-1 usable rate "
+              + ", ".join(f"{name} {_fmt(v)}" for name, v in top1.items()))
+        for task, t in every["tasks"].items():
+            print(f"  every embryo {task:8s} AUC {_fmt(t['auc']['value'])} [{_fmt(t['auc']['low'])}, "
+                  f"{_fmt(t['auc']['high'])}] (Bayes {_fmt(t['bayes_auc'])})  ECE {_fmt(t['ece'])} (Bayes "
+                  f"{_fmt(t['bayes_ece'])})  Bayes<0.05 shown>0.5: {t['n_excluded_shown_high']}/{t['n_excluded']}")
     for task, a in s.get("auc", {}).items():
         print(f"  AUC {task:8s} {_fmt(a['value'])} [{_fmt(a['low'])}, {_fmt(a['high'])}]  "
               f"(n={a['n']} known outcomes, {a['n_pos']} positive; chance = 0.5)")

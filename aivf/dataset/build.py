@@ -37,6 +37,14 @@ from tqdm.auto import tqdm
 
 from aivf.data.config import DataConfig
 from aivf.dataset.config import DatasetConfig
+from aivf.dataset.records import (
+    AUX_TASKS,
+    GRADE_RECORDS,
+    NUMERIC_RECORDS,
+    TEXT_RECORDS,
+    auxiliary_labels,
+    check_records,
+)
 
 REQUIRED_COLUMNS = ("embryo_id", "recording")
 INT_COLUMNS = ("transferred", "biopsied", "transfer_day", "d3_fhb", "d5_fhb")  # nullable int8 in the shards
@@ -102,7 +110,19 @@ def read_clinical(path: str | Path, strict: bool = False) -> pd.DataFrame:
         raise BuildError(f"{path}: clinical CSV has a header but no rows: nothing to build")
     if "clinic" not in table:
         table["clinic"] = "unknown"
-    return check_clinical(table, path, strict)
+    return add_records(check_clinical(table, path, strict), path, strict)
+
+
+def add_records(table: pd.DataFrame, path: str | Path, strict: bool = False) -> pd.DataFrame:
+    """Parse the clinic's per-embryo records (aivf/dataset/records.py); bad values join ``input_error``."""
+    problems = check_records(table)
+    if strict and any(problems):
+        found = [p for row in problems for p in row]
+        raise BuildError(f"{path}: {len(found)} record value(s) outside their column's vocabulary "
+                         "(dataset.strict=true): " + "; ".join(found[:20]))
+    joined = ["; ".join(p) for p in problems]
+    table["input_error"] = [("; ".join(x for x in (a, b) if x)) for a, b in zip(table["input_error"], joined)]
+    return table
 
 
 def _problem(line: int, column: str, value, expected: str) -> str:
@@ -249,14 +269,17 @@ def dataset_features(num_keyframes: int, num_planes: int, size: int):
         "transferred": Value("int8"), "biopsied": Value("int8"), "transfer_day": Value("int8"),
         "d3_fhb": Value("int8"), "d5_fhb": Value("int8"),  # None where no transfer / no outcome
         "pgt": Value("string"), "euploid": Value("int8"),  # euploid derived from pgt (mosaic per config)
+        # the clinic's records of every embryo (aivf/dataset/records.py), None where not recorded
+        **{c: Value("int8") for c in NUMERIC_RECORDS}, **{c: Value("string") for c in (*GRADE_RECORDS, *TEXT_RECORDS)},
+        **{f"aux_{t}": Value("int8") for t in AUX_TASKS},  # the model's auxiliary targets derived from them
     })
 
 
 def config_hash(cfg: DatasetConfig, data: DataConfig, csv_bytes: bytes) -> str:
     """Hash of everything that changes a shard's content (the CSV's bytes, not its path; not workers or loader)."""
     build = {k: v for k, v in dataclasses.asdict(cfg).items() if k not in ("workers", "output", "overwrite", "splits", "loader", "clinical_csv", "strict")}
-    # schema: bumped when the shard columns change (2: phase_labels), so old shards are never resumed into a new layout
-    blob = json.dumps({"build": build, "data": dataclasses.asdict(data), "schema": 2}, sort_keys=True).encode()
+    # schema: bumped when the shard columns change (2: phase_labels, 3: clinic records), so old shards are never resumed into a new layout
+    blob = json.dumps({"build": build, "data": dataclasses.asdict(data), "schema": 3}, sort_keys=True).encode()
     return hashlib.sha256(blob + hashlib.sha256(csv_bytes).digest()).hexdigest()[:16]
 
 
@@ -274,6 +297,9 @@ def _embryo_row(row: dict, rec, frames: np.ndarray, keys, cfg: DatasetConfig) ->
         "method": row["method"], "policy": row["policy"], "pgt": row["pgt"],
         **{c: _optional(row[c], int) for c in INT_COLUMNS},
         "euploid": _optional(euploid_label(row["pgt"], cfg.mosaic_as), int),
+        **{c: _optional(row.get(c), int) for c in NUMERIC_RECORDS},
+        **{c: row.get(c) for c in (*GRADE_RECORDS, *TEXT_RECORDS)},
+        **{f"aux_{t}": _optional(v, int) for t, v in auxiliary_labels(row).items()},
     }
 
 

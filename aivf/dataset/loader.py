@@ -32,6 +32,7 @@ import torch
 
 from aivf.dataset.augment import augment_batch
 from aivf.dataset.config import LoaderConfig
+from aivf.dataset.records import AUX_TASKS
 from aivf.dataset.splits import split_ids
 
 TASKS = ("d3_fhb", "d5_fhb", "euploid")  # label columns, in the order of the batch's ``labels``
@@ -73,7 +74,8 @@ def table_to_arrays(table: pa.Table | pa.RecordBatch, shape: tuple[int, ...]) ->
 
     Returns:
         keyframes uint8 (N, K, P, H, W); keyframe_hpi float32 (N, K); keyframe_mask bool (N, K);
-        covariates float32 (N, 2); labels float32 (N, 3) NaN-missing; phase_labels int64 (N, K) -100-missing;
+        covariates float32 (N, 2); labels float32 (N, 3) NaN-missing; aux_labels float32 (N, A) NaN-missing
+        (the clinic records of aivf/dataset/records.py AUX_TASKS); phase_labels int64 (N, K) -100-missing;
         embryo_id, patient_id lists.
     """
     n = table.num_rows
@@ -90,8 +92,17 @@ def table_to_arrays(table: pa.Table | pa.RecordBatch, shape: tuple[int, ...]) ->
         "phase_labels": _phase_labels(table, n, k),
         "covariates": np.stack([(age - 35.0) / 5.0, icsi.astype(np.float32)], axis=1),
         "labels": labels,  # int8 nulls become NaN through float conversion
+        "aux_labels": _aux_labels(table, n),
         "embryo_id": table.column("embryo_id").to_pylist(), "patient_id": table.column("patient_id").to_pylist(),
     }
+
+
+def _aux_labels(table: pa.Table | pa.RecordBatch, n: int) -> np.ndarray:
+    """float32 (N, len(AUX_TASKS)) the clinic-record targets, NaN where not recorded (or a dataset without them)."""
+    names = table.schema.names
+    columns = [table.column(f"aux_{t}").to_numpy(zero_copy_only=False).astype(np.float32) if f"aux_{t}" in names
+               else np.full(n, np.nan, np.float32) for t in AUX_TASKS]
+    return np.stack(columns, axis=1) if columns else np.zeros((n, 0), np.float32)
 
 
 def _phase_labels(table: pa.Table | pa.RecordBatch, n: int, k: int) -> np.ndarray:
@@ -112,7 +123,7 @@ def collate(rows: list[tuple[dict, int]], cfg: LoaderConfig) -> dict:
 
     Returns:
         pixel_values float32 (B, K, C, H, W) normalised; keyframe_hpi float32 (B, K); keyframe_mask
-        bool (B, K); covariates float32 (B, 2); labels float32 (B, 3); phase_labels int64 (B, K)
+        bool (B, K); covariates float32 (B, 2); labels float32 (B, 3); aux_labels float32 (B, A); phase_labels int64 (B, K)
         (-100 = no annotation); embryo_id, patient_id lists.
     """
     raw = np.stack([a["keyframes"][i] for a, i in rows])  # uint8 (B, K, C, H, W)
@@ -121,7 +132,7 @@ def collate(rows: list[tuple[dict, int]], cfg: LoaderConfig) -> dict:
     pixels = np.multiply(raw, np.float32(1.0 / (255.0 * cfg.pixel_std)), dtype=np.float32)
     np.subtract(pixels, np.float32(cfg.pixel_mean / cfg.pixel_std), out=pixels)
     batch = {"pixel_values": torch.from_numpy(pixels)}
-    for key in ("keyframe_hpi", "keyframe_mask", "covariates", "labels", "phase_labels"):
+    for key in ("keyframe_hpi", "keyframe_mask", "covariates", "labels", "aux_labels", "phase_labels"):
         batch[key] = torch.from_numpy(np.stack([a[key][i] for a, i in rows]))
     batch["embryo_id"] = [a["embryo_id"][i] for a, i in rows]
     batch["patient_id"] = [a["patient_id"][i] for a, i in rows]

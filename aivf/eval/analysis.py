@@ -156,9 +156,66 @@ def analyze(predictions: pd.DataFrame, clinical: pd.DataFrame, truth: pd.DataFra
     if truth is not None:
         result["transfers"] = transfer_analysis(table, labels, cohorts, cfg, seed, kid_train)
         result["notes"].append(result["transfers"]["outcome_source"])
+        if "fhb_potential" in table:
+            result["all_embryos"] = all_embryo_analysis(table, result["transfers"].pop("scores"), cohorts, cfg, seed)
+            result["notes"].append("'Every embryo' numbers: all embryos of the split, judged on the simulator's "
+                                   "potential outcome (FHB had the embryo been transferred, true ploidy) and Bayes "
+                                   "posterior; transferable = blastulation started by the day-5 cutoff.")
     else:
         result["notes"].append("No truth.csv: transfers per pregnancy need every embryo's outcome and are not computed.")
     return result
+
+
+ALL_EMBRYO_TASKS = {  # task -> (outcome column of truth.csv, how to read it, Bayes column)
+    "d5_fhb": ("fhb_potential", None, "p_fhb_d5"),
+    "d3_fhb": ("fhb_potential", None, "p_fhb_d3"),
+    "euploid": ("ploidy", "euploid", "p_euploid_d5"),
+}
+
+
+def all_embryo_analysis(table: pd.DataFrame, scores: dict[str, np.ndarray], cohorts: np.ndarray,
+                        cfg: EvalConfig, seed: int) -> dict:
+    """Every embryo a user would see, judged on the simulated truth (not only where labels exist).
+
+    Per task: the shown probability's AUC against every embryo's potential outcome (CI by resampling
+    patients), its ECE and reliability curve against that outcome and against the Bayes posterior, how
+    many embryos the truth all but excludes (Bayes < 0.05) are shown above 0.5, and the mean shown over
+    non-transferable embryos. Per ordering: the same AUC and the top-1 usable rate.
+    """
+    transferable = is_blastocyst(table)
+    out: dict = {"n": len(table), "n_transferable": int(transferable.sum()), "tasks": {}, "orderings": {}}
+    for task, (column, positive, bayes_column) in ALL_EMBRYO_TASKS.items():
+        if column not in table or bayes_column not in table:
+            continue
+        raw = table[column]
+        y = (raw == positive).astype(float).to_numpy() if positive else pd.to_numeric(raw, errors="coerce").to_numpy(float)
+        y = np.where(raw.isna().to_numpy(), np.nan, y)
+        p = table[f"prob_{task}"].to_numpy(np.float64)
+        b = table[bayes_column].to_numpy(np.float64)
+        known = ~np.isnan(y) & ~np.isnan(b)
+        y, p, b, c, tr = y[known], p[known], b[known], cohorts[known], transferable[known]
+        out["tasks"][task] = {
+            "auc": potential_auc(y, p, c, cfg, seed), "bayes_auc": metrics.roc_auc(y, b),
+            "ece": metrics.expected_calibration_error(y, p, cfg.ece_bins),
+            "bayes_ece": metrics.expected_calibration_error(y, b, cfg.ece_bins),
+            "ece_vs_bayes": metrics.expected_calibration_error(b, p, cfg.ece_bins),
+            "mean_abs_diff_bayes": float(np.mean(np.abs(p - b))),
+            "n_excluded_shown_high": int(((b < 0.05) & (p > 0.5)).sum()), "n_excluded": int((b < 0.05).sum()),
+            "mean_shown_non_transferable": float(p[~tr].mean()) if (~tr).any() else None,
+            "mean_bayes_non_transferable": float(b[~tr].mean()) if (~tr).any() else None,
+            "share_shown_above_095": float((p > 0.95).mean()),
+            "reliability": {k: v.tolist() for k, v in metrics.reliability_curve(y, p, cfg.ece_bins).items()},
+            "reliability_bayes": {k: v.tolist() for k, v in metrics.reliability_curve(b, p, cfg.ece_bins).items()},
+        }
+    y = pd.to_numeric(table["fhb_potential"], errors="coerce").to_numpy(np.float64)
+    known = ~np.isnan(y)
+    for name, s in scores.items():
+        if name == "hindsight":
+            continue
+        rate, n = metrics.top1_usable_rate(transferable, s, cohorts, seed)
+        out["orderings"][name] = {"label": ORDERING_LABELS[name], "top1_usable": rate, "n_cohorts": n,
+                                  "potential_auc": potential_auc(y[known], s[known], cohorts[known], cfg, seed)}
+    return out
 
 
 def rank_agreement(scores: np.ndarray, bayes: np.ndarray, cohorts: np.ndarray, cfg: EvalConfig, seed: int) -> dict:
@@ -245,7 +302,7 @@ def transfer_analysis(table: pd.DataFrame, labels: pd.DataFrame, cohorts: np.nda
             continue
         table_out[name]["top1_hit"] = metrics.top1_rate(hit, scores[name], cohorts, seed)[0]
         table_out[name]["top1_euploid"] = metrics.top1_rate(eup, scores[name], cohorts, seed)[0]
-    return {"orderings": table_out, "outcome_source": f"Transfers per pregnancy: outcome = {source}; "
+    return {"orderings": table_out, "scores": scores, "outcome_source": f"Transfers per pregnancy: outcome = {source}; "
             f"transferable = {cfg.transferable}; random order = {cfg.random_orderings}; KIDScore-like model "
             f"{kid_note}, annotator noise SD {cfg.annotator_noise_sd_h} h.",
             "n_transferable": int(transferable.sum())}

@@ -77,13 +77,13 @@ def evaluate_run(checkpoint: str | Path, config: list[str] | None = None, overri
     from aivf.dataset.loader import load_split, read_splits
     from aivf.dataset.splits import split_ids
     from aivf.eval.analysis import analyze
-    from aivf.eval.calibration import Calibrator
     from aivf.eval.report import render_report
     from aivf.eval.scoring import (
         add_probabilities,
         anchor_to_run,
         config_files,
         eval_split,
+        fit_calibrator,
         load_model,
         resolve_checkpoint,
         run_paths,
@@ -106,8 +106,7 @@ def evaluate_run(checkpoint: str | Path, config: list[str] | None = None, overri
     cal_split = ec.calibration_split or sibling_split(split, "val")
     if split_ids(splits, cal_split):
         val = score_split(model, load_split(ds_path, cal_split), cfg)
-        labels = val[[f"label_{t}" for t in ("d3_fhb", "d5_fhb", "euploid")]].to_numpy()
-        calibrator = Calibrator(ec.calibration).fit(val[[c for c in val if c.startswith("logit_")]].to_numpy(), labels)
+        calibrator = fit_calibrator(val, ec.calibration)
         path = calibrator.save(ckpt)
         notes.append(f"Probabilities calibrated ({ec.calibration}) on the '{cal_split}' split "
                      f"({len(val)} embryos); saved to {path}.")

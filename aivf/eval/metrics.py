@@ -180,6 +180,20 @@ def top1_rate(
     return (float(np.mean(hits)) if hits else math.nan), len(hits)
 
 
+def top1_usable_rate(usable: np.ndarray, scores: np.ndarray, cohorts: Sequence, seed: int = 0) -> tuple[float, int]:
+    """Share of cohorts with at least one usable embryo whose highest-scored embryo (of ALL its embryos) is usable.
+
+    The Bayes posterior reaches ~1.0; a score that ranks an arrested embryo first in a cohort with a
+    blastocyst fails that cohort. Ties at the top are broken at random with ``seed``.
+
+    Returns:
+        (rate or NaN, number of cohorts with a usable embryo).
+    """
+    usable, scores, cohorts = np.asarray(usable, bool), np.asarray(scores, np.float64), np.asarray(cohorts)
+    with_usable = np.isin(cohorts, np.unique(cohorts[usable]))
+    return top1_rate(usable[with_usable].astype(np.float64), scores[with_usable], cohorts[with_usable], seed)
+
+
 def binary_summary(labels: np.ndarray, probs: np.ndarray, cohorts: Sequence, n_bins: int = 10) -> dict:
     """Every per-task number of the report for one set of predictions (no CIs)."""
     y, _ = _known(labels, probs)

@@ -16,12 +16,10 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
-import torch
-from tqdm.auto import tqdm
 
 from aivf.cli import add_config_arguments
 from aivf.config import load_config
-from aivf.sim.types import TASKS
+from aivf.sim.types import EVENTS, TASKS
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -40,6 +38,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def recording_batch(path: Path, embryo_id: str | None, cfg, model_cfg, covariates: np.ndarray) -> tuple[dict, dict]:
     """One training-format batch (B=1) from a recording, plus its facts (source, frames, read seconds)."""
+    import torch
+
     from aivf.data import open_recording
 
     start = time.perf_counter()
@@ -119,14 +119,13 @@ def get_calibrator(ckpt: Path, cfg, ds_path: str | None):
     try:
         from aivf.dataset.loader import load_split
         from aivf.eval.evaluate_cli import score_split
-        from aivf.eval.scoring import eval_split, load_model
+        from aivf.eval.scoring import eval_split, fit_calibrator, load_model
 
         cal_split = cfg.eval.calibration_split or eval_split(cfg, None, "val")
         val = score_split(load_model(ckpt), load_split(ds_path, cal_split), cfg)
     except Exception as err:  # no dataset, no split: rank anyway, and say so on the page
         return None, f"uncalibrated sigmoid outputs (no calibration.json and no validation split: {err})"[:300]
-    cal = Calibrator(cfg.eval.calibration).fit(val[[f"logit_{t}" for t in TASKS]].to_numpy(),
-                                               val[[f"label_{t}" for t in TASKS]].to_numpy())
+    cal = fit_calibrator(val, cfg.eval.calibration)
     path = cal.save(ckpt)
     return cal, f"{cal.method} calibration fitted on '{cal_split}' ({len(val)} embryos), saved to {path}"
 
@@ -160,6 +159,9 @@ def _score_dataset(model, path: Path, split: str | None, cfg, thumbs: dict) -> p
 
 def _score_recordings(model, root: Path, clinical: str | None, cfg, thumbs: dict) -> tuple[pd.DataFrame, list[str]]:
     """Read and score every recording under ``root``; unreadable ones are listed, not fatal."""
+    import torch
+    from tqdm.auto import tqdm
+
     from aivf.data import find_recordings
     from aivf.eval.scoring import predict
 
@@ -228,7 +230,10 @@ def rank_cohort(checkpoint, input_path, config=None, overrides=None, split=None,
     pred = add_probabilities(pred, calibrator)
     # Ties (e.g. identical recordings) keep file order; clinics break them by hand anyway.
     pred["rank"] = pred.groupby("patient_id")[f"prob_{ec.rank_by}"].rank(ascending=False, method="first").astype(int)
-    cols = ["patient_id", "rank", "embryo_id", *[f"prob_{t}" for t in TASKS], "source"]
+    if "stage_index" in pred:  # the model's own reading of how far the embryo got by the decision time
+        pred["stage_predicted"] = [EVENTS[i] if 0 <= i < len(EVENTS) else "" for i in pred["stage_index"].astype(int)]
+    extra = [c for c in ("stage_predicted", "prob_usable_d5", "prob_usable_d3", "prob_d5_fhb_if_transferred") if c in pred]
+    cols = ["patient_id", "rank", "embryo_id", *[f"prob_{t}" for t in TASKS], *extra, "source"]
     ranked = pred.sort_values(["patient_id", "rank"])[cols + [c for c in ("read_s", "score_s", "warnings") if c in pred]]
     seconds = time.perf_counter() - t0
     speed = f"{len(ranked)} embryos in {seconds:.1f} s including model load"
@@ -236,6 +241,11 @@ def rank_cohort(checkpoint, input_path, config=None, overrides=None, split=None,
         speed += f"; per embryo: read {pred['read_s'].mean():.2f} s, score {pred['score_s'].mean():.2f} s (CPU)"
     csv_path, html_path = out / "ranked.csv", out / "ranked.html"
     ranked.to_csv(csv_path, index=False)
+    cal_note += (". What each probability is calibrated on: P(FHB | transfer) on validation embryos that were "
+                 "transferred (known outcomes); P(usable) on every validation embryo's recorded day-3/day-5 call; "
+                 "P(FHB | day-3/day-5) shown = P(usable) x P(FHB | transfer); P(euploid) on biopsied blastocysts "
+                 "only, so it is not a calibrated probability for an embryo that did not form a blastocyst"
+                 if "prob_usable_d5" in pred else ". P(euploid) is calibrated on biopsied blastocysts only")
     meta = {"checkpoint": str(ckpt), "input": str(input_path), "calibration": cal_note, "speed": speed,
             "skipped": skipped, "seconds": seconds}
     top = None if thumbnails_top is None or thumbnails_top < 0 else thumbnails_top

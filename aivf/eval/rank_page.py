@@ -16,6 +16,9 @@ from aivf.eval.report import fmt, strip_html
 from aivf.eval.templates.page import SIMULATED_BANNER, page
 
 TASK_HEADERS = {"d3_fhb": "P(FHB | day-3 transfer)", "d5_fhb": "P(FHB | day-5 transfer)", "euploid": "P(euploid)"}
+# Shown where the model predicts them: how far the embryo got by the decision time and whether it is usable.
+EXTRA_HEADERS = {"stage_predicted": "stage reached (model)", "prob_usable_d5": "P(usable, day 5)",
+                 "prob_d5_fhb_if_transferred": "P(FHB | transferred, day 5)"}
 
 
 def _bar(p: float) -> str:
@@ -57,14 +60,17 @@ def render_ranking(ranked: pd.DataFrame, thumbs: dict[str, tuple[np.ndarray, np.
             frames, hpi = thumbs.get(r["embryo_id"], (np.zeros((0, 1, 1), np.uint8), np.zeros(0)))
             strip = strip_html(frames, hpi, None, size, quality=quality) if shown else ""
             probs = "".join(f"<td>{_bar(r[f'prob_{t}'])}</td>" for t in TASK_HEADERS)
+            probs += "".join(f"<td>{_bar(r[c]) if c.startswith('prob') else html.escape(str(r[c] or '–'))}</td>"
+                             for c in EXTRA_HEADERS if c in ranked)
             note = str(r.get("warnings", "") or "")
             note = f"<br><span class='muted' style='font-size:11.5px'>⚠ {html.escape(note)}</span>" if note and note != "nan" else ""
             rows.append(f"<tr><td rowspan='{2 if shown else 1}' style='vertical-align:top'><b style='font-size:18px'>"
                         f"{int(r['rank'])}</b></td><td style='text-align:left;white-space:normal'>"
                         f"<b>{html.escape(str(r['embryo_id']))}</b><br><span class='muted'>"
                         f"{html.escape(str(r.get('source', '')))}</span>{note}</td>{probs}</tr>"
-                        + (f"<tr><td colspan='4' style='text-align:left'>{strip}</td></tr>" if shown else ""))
+                        + (f"<tr><td colspan='{3 + len(TASK_HEADERS) + sum(c in ranked for c in EXTRA_HEADERS) - 2}' style='text-align:left'>{strip}</td></tr>" if shown else ""))
         head = "<th>rank</th><th style='text-align:left'>embryo</th>" + "".join(f"<th>{h}</th>" for h in TASK_HEADERS.values())
+        head += "".join(f"<th>{h}</th>" for c, h in EXTRA_HEADERS.items() if c in ranked)
         body.append(f"<h2>Patient {html.escape(str(patient))} <span class='muted' style='font-size:14px'>"
                     f"{len(group)} embryo(s)</span></h2><table><thead><tr>{head}</tr></thead><tbody>{''.join(rows)}"
                     "</tbody></table>")

@@ -201,7 +201,7 @@ def render_report(result: dict, title: str = "aivf evaluation report", subtitle:
         simulated: show the banner that simulated-data scores mean nothing clinically.
     """
     body = [SIMULATED_BANNER if simulated else ""]
-    cards = []
+    cards = all_embryo_cards(result["all_embryos"]) if "all_embryos" in result else []
     for task, t in result["tasks"].items():
         for key in ("auc", "within_cohort_auc"):
             n = (f"{t.get('within_cohort_n', '?')} cohorts, {t.get('within_cohort_pairs', '?')} pairs"
@@ -224,6 +224,8 @@ def render_report(result: dict, title: str = "aivf evaluation report", subtitle:
                                  f"{fmt(o['morphology']['rank_agreement']['value'], 2)}", digits=2))
     body.append(f"<p class='sub'>{result['n_embryos']} embryos of {result['n_patients']} patients.</p>")
     body.append(f"<div class='cards'>{''.join(cards)}</div>")
+    if "all_embryos" in result:
+        body.append(all_embryo_html(result["all_embryos"]))
     if "transfers" in result:
         body.append(transfers_html(result["transfers"]))
     for task, t in result["tasks"].items():
@@ -231,6 +233,69 @@ def render_report(result: dict, title: str = "aivf evaluation report", subtitle:
     notes = "".join(f"<li>{html.escape(n)}</li>" for n in result.get("notes", []))
     body.append(f"<h2>How these numbers were computed</h2><ul class='notes'>{notes}</ul>")
     return page(title, "".join(body), subtitle)
+
+
+def all_embryo_cards(a: dict) -> list[str]:
+    """Headline cards judged on EVERY embryo of the split (simulation only): they lead the report."""
+    cards = []
+    model = a["orderings"].get("model", {})
+    bayes = a["orderings"].get("bayes", {})
+    if model.get("top1_usable") is not None:
+        cls = "good" if model["top1_usable"] >= 0.95 else "bad"
+        cards.append(f"<div class='card'><div class='k'>Top-1 usable rate · every embryo</div>"
+                     f"<div class='v {cls}'>{fmt(model['top1_usable'])}</div><div class='ci'>share of "
+                     f"{model['n_cohorts']} patients with a blastocyst whose first-ranked embryo is one · Bayes "
+                     f"{fmt(bayes.get('top1_usable'))} · morphology {fmt(a['orderings'].get('morphology', {}).get('top1_usable'))}"
+                     "</div></div>")
+    d5 = a["tasks"].get("d5_fhb")
+    if d5:
+        cards.append(ci_card("Day-5 FHB · AUC on every embryo (potential outcome)", d5["auc"], 0.5,
+                             f"n={d5['auc']['n']} · Bayes {fmt(d5['bayes_auc'])}"))
+        cls = "good" if d5["ece"] <= 0.05 and d5["n_excluded_shown_high"] == 0 else "bad"
+        cards.append(f"<div class='card'><div class='k'>Day-5 FHB · calibration on every embryo</div>"
+                     f"<div class='v {cls}'>ECE {fmt(d5['ece'])}</div><div class='ci'>vs potential outcomes (Bayes "
+                     f"{fmt(d5['bayes_ece'])}) · {d5['n_excluded_shown_high']} of {d5['n_excluded']} embryos with "
+                     f"Bayes &lt; 0.05 shown &gt; 0.5</div></div>")
+    return cards
+
+
+def all_embryo_figure(a: dict) -> str:
+    """Reliability of the shown probabilities over every embryo: against outcomes and against Bayes."""
+    plt = _plt()
+    tasks = [t for t in ("d5_fhb", "d3_fhb", "euploid") if t in a["tasks"]]
+    fig, axes = plt.subplots(1, len(tasks), figsize=(4.0 * len(tasks), 3.8), squeeze=False)
+    for ax, task in zip(axes[0], tasks):
+        t = a["tasks"][task]
+        ax.plot([0, 1], [0, 1], ls="--", c="#bbb", lw=1)
+        for key, label, color in (("reliability", "vs potential outcome", COLORS["model"]),
+                                  ("reliability_bayes", "vs Bayes posterior", COLORS.get("bayes", "#555"))):
+            rel = t[key]
+            if rel["count"]:
+                ax.plot(rel["mean_pred"], rel["frac_pos"], marker="o", ms=4, c=color, lw=1.3, label=label)
+        ax.set(xlabel="shown probability (equal-mass bins)", ylabel="truth", xlim=(0, 1), ylim=(0, 1.01),
+               title=f"{TASK_TITLES.get(task, task)} · ECE {fmt(t['ece'])}")
+        ax.legend(loc="upper left", fontsize=8, frameon=False)
+        ax.grid(alpha=0.25)
+    fig.tight_layout()
+    return fig_to_uri(fig)
+
+
+def all_embryo_html(a: dict) -> str:
+    """The 'every embryo' section: per task and per ordering, on the simulator's truth."""
+    rows = [[html.escape(TASK_TITLES.get(task, task)), fmt_ci(t["auc"]), fmt(t["bayes_auc"]), fmt(t["ece"]),
+             fmt(t["ece_vs_bayes"]), f"{t['n_excluded_shown_high']} / {t['n_excluded']}",
+             f"{fmt(t['mean_shown_non_transferable'])} (truth {fmt(t['mean_bayes_non_transferable'])})"]
+            for task, t in a["tasks"].items()]
+    orderings = [[html.escape(o["label"]), fmt(o["top1_usable"]), fmt_ci(o["potential_auc"])]
+                 for o in a["orderings"].values()]
+    return ("<h2>Every embryo (simulated truth)</h2><p class='muted'>All "
+            f"{a['n']} embryos of the split, {a['n_transferable']} of them transferable (blastulation by the day-5 "
+            "cutoff), judged on each embryo's potential outcome and Bayes posterior, not only on the transferred "
+            "ones whose outcomes are labels.</p>"
+            + _table(["task", "AUC, every embryo [95% CI]", "Bayes AUC", "ECE vs outcome", "ECE vs Bayes",
+                      "Bayes &lt; 0.05 shown &gt; 0.5", "mean shown, non-transferable"], rows)
+            + _table(["ordering", "top-1 usable rate", "day-5 FHB AUC, every embryo"], orderings)
+            + f"<img src='{all_embryo_figure(a)}' alt='reliability over every embryo'>")
 
 
 def ci_card(title: str, m: dict, chance: float, detail: str, digits: int = 3) -> str:

@@ -78,38 +78,108 @@ def load_model(checkpoint: Path) -> torch.nn.Module:
     return EmbryoModel.from_pretrained(str(checkpoint)).eval()
 
 
+# Outcome tasks whose shown probability is gated by the clinic's usable call learned for every embryo:
+# outcome labels exist only for transferred (usable) embryos, so P(FHB | transferred) says nothing about
+# an arrested one; P(FHB | day-5) = P(usable on day 5) x P(FHB | transferred on day 5).
+GATES = {"d3_fhb": "usable_d3", "d5_fhb": "usable_d5"}
+
+
+def aux_tasks_of(model: torch.nn.Module) -> list[str]:
+    """The clinic-record targets the model predicts (``config.aux_tasks``), [] for older checkpoints."""
+    return list(getattr(getattr(model, "config", None), "aux_tasks", []) or [])
+
+
 @torch.no_grad()
 def predict(model: torch.nn.Module, batches, total: int | None = None, desc: str = "scoring",
             progress: bool = True) -> pd.DataFrame:
     """Logits of every embryo: one row per embryo with ``embryo_id``, ``patient_id``, ``logit_<task>``.
+
+    With auxiliary heads also ``logit_<aux task>`` (e.g. ``logit_usable_d5``); with a phase head
+    ``stage_index``: the phase predicted at the last present keyframe (index into the 16 Gomez phases).
+    ``label_<task>`` columns where the batches carry labels.
 
     Args:
         model: returns ``.logits`` [B, 3] for the training-batch inputs.
         batches: iterable of training-format batches (``pixel_values`` [B, K, C, H, W] ...).
         total: number of batches, for the progress bar; progress: show it.
     """
+    aux = aux_tasks_of(model)
     rows = []
     for batch in tqdm(batches, total=total, desc=desc, unit="batch", disable=not progress):
-        logits = model(pixel_values=batch["pixel_values"], keyframe_hpi=batch.get("keyframe_hpi"),
-                       covariates=batch.get("covariates"), keyframe_mask=batch.get("keyframe_mask")).logits
-        frame = pd.DataFrame(logits.float().numpy(), columns=[f"logit_{t}" for t in TASKS])
+        out = model(pixel_values=batch["pixel_values"], keyframe_hpi=batch.get("keyframe_hpi"),
+                    covariates=batch.get("covariates"), keyframe_mask=batch.get("keyframe_mask"))
+        frame = pd.DataFrame(out.logits.float().numpy(), columns=[f"logit_{t}" for t in TASKS])
         frame.insert(0, "embryo_id", batch["embryo_id"])
         frame.insert(1, "patient_id", batch["patient_id"])
+        if out.aux_logits is not None:
+            for j, task in enumerate(aux):
+                frame[f"logit_{task}"] = out.aux_logits[:, j].float().numpy()
+        if out.phase_logits is not None:
+            frame["stage_index"] = last_present_phase(out.phase_logits, batch)
         if "labels" in batch:
             for j, task in enumerate(TASKS):
                 frame[f"label_{task}"] = batch["labels"][:, j].numpy()
+        if "aux_labels" in batch and aux and hasattr(model, "aux_columns"):
+            for task, column in zip(aux, model.aux_columns):
+                frame[f"label_{task}"] = batch["aux_labels"][:, column].numpy()
         rows.append(frame)
     if not rows:
         raise ValueError("nothing to score: the split or folder holds no embryos")
     return pd.concat(rows, ignore_index=True)
 
 
+def last_present_phase(phase_logits: torch.Tensor, batch: dict) -> np.ndarray:
+    """(B,) int: the most likely phase at each embryo's last present keyframe (-1 when none is present)."""
+    k = phase_logits.shape[1]
+    mask = batch.get("keyframe_mask")
+    present = mask.bool()[:, :k] if mask is not None else torch.ones(phase_logits.shape[:2], dtype=torch.bool)
+    hpi = batch.get("keyframe_hpi")
+    if hpi is not None:
+        present = present & torch.isfinite(hpi[:, :k])
+    last = torch.where(present, torch.arange(k).expand_as(present), torch.full_like(present, -1, dtype=torch.long))
+    last = last.max(dim=1).values
+    phase = phase_logits.float().argmax(-1).gather(1, last.clamp(min=0)[:, None])[:, 0]
+    return torch.where(last >= 0, phase, torch.full_like(phase, -1)).numpy()
+
+
+def calibrated_tasks(pred: pd.DataFrame) -> list[str]:
+    """The tasks with a ``logit_`` column in ``pred``: the outcome TASKS, then any auxiliary ones."""
+    return [c[len("logit_"):] for c in pred.columns if c.startswith("logit_")]
+
+
+def fit_calibrator(val: pd.DataFrame, method: str):
+    """A Calibrator of every task of ``val`` (outcomes and clinic records) on its known validation labels."""
+    from aivf.eval.calibration import Calibrator
+
+    tasks = [t for t in calibrated_tasks(val) if f"label_{t}" in val]
+    return Calibrator(method, tasks).fit(val[[f"logit_{t}" for t in tasks]].to_numpy(),
+                                         val[[f"label_{t}" for t in tasks]].to_numpy())
+
+
 def add_probabilities(pred: pd.DataFrame, calibrator=None) -> pd.DataFrame:
-    """``prob_<task>`` columns: calibrated when a calibrator is given, else the plain sigmoid."""
-    logits = pred[[f"logit_{t}" for t in TASKS]].to_numpy(np.float64)
-    probs = calibrator.transform(logits) if calibrator is not None else expit(logits)
-    for j, task in enumerate(TASKS):
+    """``prob_<task>`` columns: calibrated when a calibrator is given (by task name), else the plain sigmoid.
+
+    Where the model predicts a task's usable gate (GATES), ``prob_<task>`` is the composed probability
+    ``prob_<gate> x prob_<task>_if_transferred``; the latter keeps the outcome head's own (calibrated on
+    transferred embryos) probability.
+    """
+    tasks = calibrated_tasks(pred)
+    logits = pred[[f"logit_{t}" for t in tasks]].to_numpy(np.float64)
+    probs = expit(logits)
+    if calibrator is not None:
+        known = [t for t in tasks if t in calibrator.tasks]
+        if known:
+            calibrated = calibrator.transform(np.stack([pred[f"logit_{t}"].to_numpy(np.float64)
+                                                        if f"logit_{t}" in pred else np.zeros(len(pred))
+                                                        for t in calibrator.tasks], axis=1))
+            for t in known:
+                probs[:, tasks.index(t)] = calibrated[:, list(calibrator.tasks).index(t)]
+    for j, task in enumerate(tasks):
         pred[f"prob_{task}"] = probs[:, j]
+    for task, gate in GATES.items():
+        if f"prob_{gate}" in pred and f"prob_{task}" in pred:
+            pred[f"prob_{task}_if_transferred"] = pred[f"prob_{task}"]
+            pred[f"prob_{task}"] = pred[f"prob_{gate}"] * pred[f"prob_{task}_if_transferred"]
     return pred
 
 

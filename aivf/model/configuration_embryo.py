@@ -36,6 +36,8 @@ class EmbryoConfig(PretrainedConfig):
         phase_only_heads: the task heads read only the phase-time summary (+ covariates) (needs phase_features).
         task_head: ``"separate"`` (a read-out per task) or ``"shared_score"`` (one score all tasks' labels train).
         separate_score_tasks: with ``shared_score``, tasks that read their own score direction instead.
+        aux_tasks: auxiliary binary targets of every embryo (clinic records, e.g. usable_d5), own linear head.
+        aux_loss_weight: weight of their masked BCE in the total loss.
         task_weighting: ``"fixed"`` or ``"uncertainty"``.
         task_weights: fixed weights, one per task.
         tasks: names of the binary tasks, in the column order of ``labels``.
@@ -64,6 +66,8 @@ class EmbryoConfig(PretrainedConfig):
         phase_only_heads: bool = False,
         task_head: str = "separate",
         separate_score_tasks: list[str] | None = None,
+        aux_tasks: list[str] | None = None,
+        aux_loss_weight: float = 1.0,
         task_weighting: str = "fixed",
         task_weights: list[float] | None = None,
         tasks: list[str] | None = None,
@@ -101,6 +105,8 @@ class EmbryoConfig(PretrainedConfig):
         unknown = [t for t in self.separate_score_tasks if t not in self.tasks]
         if unknown:
             raise ValueError(f"separate_score_tasks {unknown} are not tasks of this model {self.tasks}")
+        self.aux_tasks = list(aux_tasks or [])
+        self.aux_loss_weight = aux_loss_weight
         self.task_weights = list(task_weights if task_weights is not None else [1.0] * len(self.tasks))
         if len(self.task_weights) != len(self.tasks):
             raise ValueError(f"task_weights has {len(self.task_weights)} entries for {len(self.tasks)} tasks "

@@ -18,6 +18,7 @@ from torch import nn
 from transformers import PreTrainedModel, VideoMAEConfig
 from transformers.utils import ModelOutput
 
+from aivf.dataset.records import AUX_TASKS
 from aivf.model.configuration_embryo import EmbryoConfig
 from aivf.model.heads import (
     MultiTaskHead,
@@ -49,6 +50,7 @@ class EmbryoModelOutput(ModelOutput):
         phase_logits: [B, K, num_phases] per-keyframe phase logits when ``config.phase_head``.
         pooled_output: [B, D] the pooled video feature.
         head_features: [B, F] what the task heads read besides covariates (pooled feature and/or phase shares).
+        aux_logits: [B, len(config.aux_tasks)] logits of the clinic-record targets (e.g. usable_d5), if any.
     """
 
     loss: torch.Tensor | None = None
@@ -57,6 +59,7 @@ class EmbryoModelOutput(ModelOutput):
     phase_logits: torch.Tensor | None = None
     pooled_output: torch.Tensor | None = None
     head_features: torch.Tensor | None = None
+    aux_logits: torch.Tensor | None = None
 
 
 def make_backbone(backbone_type: str, backbone_config: dict) -> nn.Module:
@@ -122,6 +125,14 @@ class EmbryoModel(EmbryoPreTrainedModel):
         # would blur exactly the cleavage timing that carries the most signal.
         stride = self.backbone.temporal_stride
         self.phase_head = nn.Linear(dim, config.num_phases * stride) if config.phase_head else None
+        # Every embryo has a record (usable or not, its grades), so this head learns what an arrested embryo
+        # looks like from the video itself: the pooled feature and, where present, the phase summary.
+        aux_tasks = getattr(config, "aux_tasks", [])
+        unknown = [t for t in aux_tasks if t not in AUX_TASKS]
+        if unknown:
+            raise ValueError(f"model.aux_tasks {unknown}: not clinic-record targets; choose from {list(AUX_TASKS)}")
+        self.aux_columns = [AUX_TASKS.index(t) for t in aux_tasks]  # where they sit in a batch's aux_labels
+        self.aux_head = nn.Linear(dim + phase_dim, len(aux_tasks)) if aux_tasks else None
         self.task_weighting = TaskWeighting(config.task_weighting, config.task_weights)
         self.post_init()
 
@@ -158,6 +169,7 @@ class EmbryoModel(EmbryoPreTrainedModel):
         labels: torch.Tensor | None = None,
         keyframe_mask: torch.Tensor | None = None,
         phase_labels: torch.Tensor | None = None,
+        aux_labels: torch.Tensor | None = None,
         **kwargs,
     ) -> EmbryoModelOutput:
         """Score a batch of clips.
@@ -170,6 +182,7 @@ class EmbryoModel(EmbryoPreTrainedModel):
             labels: [B, num_tasks] float in {0, 1}, NaN = missing (masked out of loss and gradient).
             keyframe_mask: [B, K] bool, False where a keyframe is missing (zeroed, left out of pooling and phase loss).
             phase_labels: [B, K] long phase index per keyframe, -100 = unlabelled.
+            aux_labels: [B, len(config.aux_tasks)] float, NaN = not recorded (masked out of loss and gradient).
             **kwargs: other batch keys (``embryo_id``, ``patient_id`` …) are ignored, so ``model(**batch)`` works.
 
         Returns:
@@ -193,7 +206,7 @@ class EmbryoModel(EmbryoPreTrainedModel):
         weight = valid.to(per_step.dtype).unsqueeze(-1)
         pooled = (per_step * weight).sum(1) / weight.sum(1).clamp(min=1.0)  # (B, D) over present time steps
 
-        phase_logits, head_input = None, pooled
+        phase_logits, head_input, aux_input = None, pooled, pooled
         if self.phase_head is not None:
             steps_out = per_step.shape[1]
             phase_logits = self.phase_head(per_step).view(batch, steps_out * self.backbone.temporal_stride, -1)
@@ -207,13 +220,15 @@ class EmbryoModel(EmbryoPreTrainedModel):
                 probs = phase_logits.detach().float().softmax(-1) * present.unsqueeze(-1)
                 share = probs.sum(1) / present.sum(1, keepdim=True).clamp(min=1.0)  # (B, P)
                 head_input = torch.cat([pooled, share.to(pooled.dtype)], dim=-1)
+                aux_input = head_input
                 if getattr(self.config, "phase_only_heads", False):
                     head_input = share.to(pooled.dtype)
 
         logits = self.heads(head_input, covariates)
+        aux_logits = self.aux_head(aux_input) if self.aux_head is not None else None
 
         loss, task_losses = None, None
-        if labels is not None or phase_labels is not None:
+        if labels is not None or phase_labels is not None or aux_labels is not None:
             task_losses = {}
             loss = logits.new_zeros(())
             if labels is not None:
@@ -224,8 +239,16 @@ class EmbryoModel(EmbryoPreTrainedModel):
                 phase_loss = masked_phase_loss(phase_logits, phase_labels.to(logits.device), keyframe_mask)
                 task_losses["phase"] = phase_loss
                 loss = loss + self.config.phase_loss_weight * phase_loss
+            if aux_labels is not None and aux_logits is not None:
+                if aux_labels.shape[-1] == len(AUX_TASKS):  # a loader batch: every record target, in AUX_TASKS order
+                    aux_labels = aux_labels[:, self.aux_columns]
+                aux_losses, aux_has = masked_bce_per_task(aux_logits.float(), aux_labels.to(logits.device))
+                task_losses.update({f"aux_{t}": v for t, v in zip(self.config.aux_tasks, aux_losses.unbind(0))})
+                # mean over the tasks recorded in this batch; exactly 0 (and no gradient) where none is
+                aux_loss = (aux_losses * aux_has).sum() / aux_has.sum().clamp(min=1)
+                loss = loss + self.config.aux_loss_weight * aux_loss
         return EmbryoModelOutput(loss=loss, logits=logits, task_losses=task_losses, phase_logits=phase_logits,
-                                 pooled_output=pooled, head_features=head_input)
+                                 pooled_output=pooled, head_features=head_input, aux_logits=aux_logits)
 
     def _token_steps(self, frames: int) -> int:
         stride = self.backbone.temporal_stride

@@ -18,6 +18,7 @@ from aivf.sim import kinetics as K
 from aivf.sim import params as P
 from aivf.sim.config import ImagingConfig, SimConfig
 from aivf.sim.outcomes import assign_outcomes
+from aivf.sim.records import clinic_records
 from aivf.sim.types import DAY3_CUTOFF_HPI, DAY5_CUTOFF_HPI, EVENTS, PLOIDY_CLASSES, EmbryoTruth
 
 
@@ -139,6 +140,7 @@ def sample_cohort(cfg: SimConfig, seed: int) -> Cohort:
         "embryo_id": eid, "patient_id": pid[pat], "clinic": clinic, "maternal_age": a,
         "method": np.where(ivf == 1, "IVF", "ICSI"), "policy": policy_pat[pat],
         **{k: out[k] for k in ("transferred", "transfer_day", "transfer_order", "biopsied", "d3_fhb", "d5_fhb", "pgt")},
+        **clinic_records(seed, clinic_of[pat], policy_pat[pat], dev, out),  # decisions and grades, every embryo
     })
     last = dev["last"]
     arrested = np.where(last == len(EVENTS) - 1, "", np.array(("zygote",) + EVENTS)[last + 1])

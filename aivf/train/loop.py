@@ -30,7 +30,7 @@ from aivf.train.ema import EMA
 from aivf.train.tracking import Tracker, keyframe_strip_figure, roc_and_calibration_figure
 
 TASKS = ("d3_fhb", "d5_fhb", "euploid")  # label columns (docs/architecture.md, training batch)
-MODEL_INPUTS = ("pixel_values", "keyframe_hpi", "keyframe_mask", "covariates", "labels", "phase_labels")
+MODEL_INPUTS = ("pixel_values", "keyframe_hpi", "keyframe_mask", "covariates", "labels", "phase_labels", "aux_labels")
 
 
 class TrainData(Protocol):
@@ -181,7 +181,7 @@ def evaluate(model, batches, accelerator: Accelerator, tasks: tuple[str, ...] = 
         elif batch is None:
             break
         inputs = send_to_device(batch if batch is not None else last, accelerator.device)
-        logits = model(**{k: inputs[k] for k in MODEL_INPUTS if k in inputs and k not in ("labels", "phase_labels")}).logits
+        logits = model(**{k: inputs[k] for k in MODEL_INPUTS if k in inputs and k not in ("labels", "phase_labels", "aux_labels")}).logits
         if batch is not None:
             last = batch
             ids = inputs.get("embryo_id", [""] * len(logits))
