@@ -40,6 +40,7 @@ from aivf.dataset.config import DatasetConfig
 from aivf.dataset.records import (
     AUX_TASKS,
     GRADE_RECORDS,
+    GRADES,
     NUMERIC_RECORDS,
     TEXT_RECORDS,
     auxiliary_labels,
@@ -288,6 +289,7 @@ def _optional(value, cast=float):
 
 
 def _embryo_row(row: dict, rec, frames: np.ndarray, keys, cfg: DatasetConfig) -> dict:
+    row = {**row, **grades_from_recording(row, rec)}
     return {
         "embryo_id": row["embryo_id"], "patient_id": row["patient_id"], "clinic": row["clinic"],
         "keyframes": frames, "keyframe_hpi": keys.hpi.astype(np.float32), "keyframe_mask": keys.mask.astype(bool),
@@ -301,6 +303,19 @@ def _embryo_row(row: dict, rec, frames: np.ndarray, keys, cfg: DatasetConfig) ->
         **{c: row.get(c) for c in (*GRADE_RECORDS, *TEXT_RECORDS)},
         **{f"aux_{t}": _optional(v, int) for t, v in auxiliary_labels(row).items()},
     }
+
+
+def grades_from_recording(row: dict, rec) -> dict:
+    """ICM/TE grades the recording's export carries (Gomez ``embryo_dataset_grades.csv``: TE, ICM as A/B/C/NA),
+    where the clinical table has none; the table's own grade wins where both exist."""
+    grades = (getattr(rec, "meta", None) or {}).get("grades") or {}
+    found = {}
+    for column, key in (("icm_d5", "ICM"), ("te_d5", "TE")):
+        value = next((v for k, v in grades.items() if str(k).strip().upper() == key), None)
+        value = str(value).strip().upper() if value is not None else None
+        if row.get(column) is None and value in GRADES:
+            found[column] = value
+    return found
 
 
 def keyframe_phases(rec, keys) -> np.ndarray:

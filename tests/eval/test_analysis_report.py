@@ -7,6 +7,7 @@ import math
 import re
 
 import numpy as np
+import pandas as pd
 import pytest
 
 from aivf.eval.analysis import analyze, task_labels
@@ -102,3 +103,32 @@ def test_ranking_page(cohort):
     page = render_ranking(ranked, {ranked["embryo_id"].iloc[0]: (np.zeros((2, 8, 8), np.uint8), np.array([10.0, 20]))},
                           {"checkpoint": "x", "input": "y", "calibration": "none", "speed": "fast", "skipped": ["bad: z"]})
     assert "mean nothing clinically" in page and page.count("<h2>") == ranked["patient_id"].nunique()
+
+
+def test_every_embryo_block_sees_what_the_labelled_embryos_hide():
+    """Two patients; the model gives an arrested embryo (no blastocyst, Bayes 0) the top probability."""
+    from aivf.eval.analysis import all_embryo_analysis
+    from aivf.eval.config import EvalConfig
+
+    table = pd.DataFrame({
+        "patient_id": ["a", "a", "a", "b", "b", "b"],
+        "t_tSB": [100.0, np.nan, 105.0, 98.0, 110.0, np.nan],  # a-2 and b-3 never blastulate
+        "fhb_potential": [1, 0, 0, 1, 0, 0], "ploidy": ["euploid", "aneuploid", "euploid", "euploid", "mosaic", None],
+        "p_fhb_d5": [0.6, 0.0, 0.3, 0.7, 0.2, 0.01], "p_fhb_d3": [0.5, 0.1, 0.3, 0.6, 0.2, 0.05],
+        "p_euploid_d5": [0.7, 0.2, 0.6, 0.8, 0.4, 0.3],
+        "prob_d5_fhb": [0.5, 0.9, 0.2, 0.6, 0.3, 0.1], "prob_d3_fhb": [0.4, 0.2, 0.3, 0.5, 0.2, 0.1],
+        "prob_euploid": [0.6, 0.3, 0.5, 0.7, 0.4, 0.2],
+    })
+    cohorts = table["patient_id"].to_numpy()
+    scores = {"model": table["prob_d5_fhb"].to_numpy(), "bayes": table["p_fhb_d5"].to_numpy()}
+    out = all_embryo_analysis(table, scores, cohorts, EvalConfig(n_bootstrap=20, ece_bins=2), seed=0)
+    assert out["n"] == 6 and out["n_transferable"] == 4
+    assert out["orderings"]["model"]["top1_usable"] == 0.5  # patient a's first is the arrested a-2
+    assert out["orderings"]["bayes"]["top1_usable"] == 1.0
+    d5 = out["tasks"]["d5_fhb"]
+    assert d5["n_excluded"] == 2 and d5["n_excluded_shown_high"] == 1  # a-2: Bayes 0.0, shown 0.9
+    assert d5["mean_shown_non_transferable"] == pytest.approx(0.5)  # (0.9 + 0.1) / 2
+    assert d5["mean_bayes_non_transferable"] == pytest.approx(0.005)
+    # AUC on every embryo: positives a-1 (0.5), b-1 (0.6) vs 4 negatives (0.9, 0.2, 0.3, 0.1): 6 of 8 pairs
+    assert d5["auc"]["value"] == pytest.approx(0.75) and d5["bayes_auc"] == pytest.approx(1.0)
+    assert out["tasks"]["euploid"]["auc"]["n"] == 5  # the embryo without a ploidy is left out

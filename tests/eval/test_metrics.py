@@ -119,3 +119,13 @@ def test_subgroup_table_rows():
     rows = metrics.subgroup_table(y, p, ["C1", "C1", "C2", "C2"], ["a", "a", "b", "b"])
     assert [r["group"] for r in rows] == ["C1", "C2"]
     assert rows[0]["auc"] == 1.0 and rows[1]["auc"] == 0.0 and rows[0]["n"] == 2
+
+
+def test_top1_usable_rate_by_hand():
+    from aivf.eval.metrics import top1_usable_rate
+
+    cohorts = np.array(["a", "a", "a", "b", "b", "c", "c"])
+    usable = np.array([1, 0, 0, 0, 1, 0, 0], bool)  # c has no usable embryo: left out
+    scores = np.array([0.2, 0.9, 0.1, 0.1, 0.3, 0.5, 0.4])  # a ranks an unusable first, b a usable
+    assert top1_usable_rate(usable, scores, cohorts) == (0.5, 2)
+    assert top1_usable_rate(usable, usable.astype(float), cohorts) == (1.0, 2)

@@ -129,3 +129,26 @@ def test_a_separate_score_task_reads_its_own_direction_and_trains_only_it():
     losses.sum().backward()
     grad = head.score.weight.grad
     assert grad[1].abs().sum() > 0 and grad[0].abs().sum() == 0  # they leave the shared direction alone
+
+
+def test_a_masked_auxiliary_label_contributes_zero_loss_and_zero_gradient():
+    from aivf.model import EmbryoConfig, EmbryoModel
+
+    config = EmbryoConfig(backbone_type="videomae", backbone_config=dict(
+        image_size=16, patch_size=8, num_channels=1, num_frames=4, tubelet_size=2, hidden_size=16,
+        num_hidden_layers=1, num_attention_heads=2, intermediate_size=32), num_frames=4, image_size=16,
+        num_channels=1, aux_tasks=["usable_d3", "usable_d5", "icm_ab", "te_ab"])
+    torch.manual_seed(0)
+    model = EmbryoModel(config)
+    x = torch.randn(3, 4, 1, 16, 16)
+    aux = torch.full((3, 4), float("nan"))
+    aux[:, 1] = torch.tensor([1.0, 0.0, 1.0])  # only usable_d5 recorded
+    out = model(x, aux_labels=aux)
+    out.loss.backward()
+    grad = model.aux_head.weight.grad
+    assert torch.isfinite(out.loss) and out.task_losses["aux_usable_d3"] == 0
+    assert torch.all(grad[[0, 2, 3]] == 0) and grad[1].abs().sum() > 0
+    model.zero_grad()
+    out = model(x, aux_labels=torch.full((3, 4), float("nan")))  # nothing recorded: exactly zero
+    out.loss.backward()
+    assert out.loss == 0 and torch.all(model.aux_head.weight.grad == 0)
