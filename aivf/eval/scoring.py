@@ -82,6 +82,11 @@ def load_model(checkpoint: Path) -> torch.nn.Module:
 # outcome labels exist only for transferred (usable) embryos, so P(FHB | transferred) says nothing about
 # an arrested one; P(FHB | day-5) = P(usable on day 5) x P(FHB | transferred on day 5).
 GATES = {"d3_fhb": "usable_d3", "d5_fhb": "usable_d5"}
+# A recording that stops before this (a day-3 transfer leaves the incubator at 67 h) shows nothing of day 5:
+# its day-5 gate is then the day-3 call mapped to P(usable on day 5), fitted on validation embryos that
+# have both, instead of the day-5 head reading frames that are not there.
+DAY5_VISIBLE_HPI = 96.0
+FROM_DAY3 = "usable_d5_from_d3"  # the calibrator's name for that map (its logit is logit_usable_d3)
 
 
 def aux_tasks_of(model: torch.nn.Module) -> list[str]:
@@ -116,6 +121,8 @@ def predict(model: torch.nn.Module, batches, total: int | None = None, desc: str
                 frame[f"logit_{task}"] = out.aux_logits[:, j].float().numpy()
         if out.phase_logits is not None:
             frame["stage_index"] = last_present_phase(out.phase_logits, batch)
+        if batch.get("keyframe_hpi") is not None:
+            frame["last_keyframe_hpi"] = last_keyframe_hpi(batch)
         if "labels" in batch:
             for j, task in enumerate(TASKS):
                 frame[f"label_{task}"] = batch["labels"][:, j].numpy()
@@ -142,6 +149,16 @@ def last_present_phase(phase_logits: torch.Tensor, batch: dict) -> np.ndarray:
     return torch.where(last >= 0, phase, torch.full_like(phase, -1)).numpy()
 
 
+def last_keyframe_hpi(batch: dict) -> np.ndarray:
+    """(B,) hpi of each embryo's last present keyframe (NaN when none is present)."""
+    hpi = batch["keyframe_hpi"].float()
+    present = torch.isfinite(hpi)
+    if batch.get("keyframe_mask") is not None:
+        present = present & batch["keyframe_mask"].bool()
+    last = torch.where(present, hpi, torch.full_like(hpi, float("-inf"))).max(dim=1).values
+    return torch.where(torch.isinf(last), torch.full_like(last, float("nan")), last).numpy()
+
+
 def calibrated_tasks(pred: pd.DataFrame) -> list[str]:
     """The tasks with a ``logit_`` column in ``pred``: the outcome TASKS, then any auxiliary ones."""
     return [c[len("logit_"):] for c in pred.columns if c.startswith("logit_")]
@@ -152,8 +169,12 @@ def fit_calibrator(val: pd.DataFrame, method: str):
     from aivf.eval.calibration import Calibrator
 
     tasks = [t for t in calibrated_tasks(val) if f"label_{t}" in val]
-    return Calibrator(method, tasks).fit(val[[f"logit_{t}" for t in tasks]].to_numpy(),
-                                         val[[f"label_{t}" for t in tasks]].to_numpy())
+    logits, labels = val[[f"logit_{t}" for t in tasks]].to_numpy(), val[[f"label_{t}" for t in tasks]].to_numpy()
+    if {"logit_usable_d3", "label_usable_d5"} <= set(val):
+        tasks.append(FROM_DAY3)
+        logits = np.column_stack([logits, val["logit_usable_d3"].to_numpy()])
+        labels = np.column_stack([labels, val["label_usable_d5"].to_numpy()])
+    return Calibrator(method, tasks).fit(logits, labels)
 
 
 def add_probabilities(pred: pd.DataFrame, calibrator=None) -> pd.DataFrame:
@@ -161,7 +182,8 @@ def add_probabilities(pred: pd.DataFrame, calibrator=None) -> pd.DataFrame:
 
     Where the model predicts a task's usable gate (GATES), ``prob_<task>`` is the composed probability
     ``prob_<gate> x prob_<task>_if_transferred``; the latter keeps the outcome head's own (calibrated on
-    transferred embryos) probability.
+    transferred embryos) probability. A recording that ends before ``DAY5_VISIBLE_HPI`` gets its day-5 gate
+    from the day-3 call (``FROM_DAY3``) when the calibrator has that map.
     """
     tasks = calibrated_tasks(pred)
     logits = pred[[f"logit_{t}" for t in tasks]].to_numpy(np.float64)
@@ -176,6 +198,13 @@ def add_probabilities(pred: pd.DataFrame, calibrator=None) -> pd.DataFrame:
                 probs[:, tasks.index(t)] = calibrated[:, list(calibrator.tasks).index(t)]
     for j, task in enumerate(tasks):
         pred[f"prob_{task}"] = probs[:, j]
+    if calibrator is not None and FROM_DAY3 in calibrator.tasks and "last_keyframe_hpi" in pred:
+        cut_short = ~(pred["last_keyframe_hpi"].to_numpy(np.float64) >= DAY5_VISIBLE_HPI)
+        if cut_short.any():
+            column = np.zeros((int(cut_short.sum()), len(calibrator.tasks)))
+            column[:, list(calibrator.tasks).index(FROM_DAY3)] = pred.loc[cut_short, "logit_usable_d3"].to_numpy()
+            mapped = calibrator.transform(column)[:, list(calibrator.tasks).index(FROM_DAY3)]
+            pred.loc[cut_short, "prob_usable_d5"] = mapped
     for task, gate in GATES.items():
         if f"prob_{gate}" in pred and f"prob_{task}" in pred:
             pred[f"prob_{task}_if_transferred"] = pred[f"prob_{task}"]
