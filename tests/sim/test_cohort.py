@@ -13,6 +13,7 @@ from aivf.sim import bayes
 from aivf.sim import params as P
 from aivf.sim.cohort import expected_zygotes, sample_cohort
 from aivf.sim.config import SimConfig
+from aivf.sim.records import RECORD_COLUMNS
 from aivf.sim.types import EVENTS
 
 
@@ -27,7 +28,7 @@ def test_population_size_and_columns():
     assert len(cohort.embryos) >= 5000
     assert list(cohort.clinical.columns) == [
         "embryo_id", "patient_id", "clinic", "maternal_age", "method", "policy", "transferred",
-        "transfer_day", "transfer_order", "biopsied", "d3_fhb", "d5_fhb", "pgt"]
+        "transfer_day", "transfer_order", "biopsied", "d3_fhb", "d5_fhb", "pgt", *RECORD_COLUMNS]
     for col in ["embryo_id", "ploidy", "quality", "fhb_potential", "p_fhb_d3", "p_fhb_d5", "p_euploid_d5",
                 "arrested_stage", *[f"t_{e}" for e in EVENTS]]:
         assert col in cohort.truth.columns, col
