@@ -56,5 +56,8 @@ class ModelConfig:
     # labels exist only for transferred (usable) embryos and say nothing about the others. [] = none.
     aux_tasks: list[str] = field(default_factory=list)
     aux_loss_weight: float = 1.0  # weight of the auxiliary BCE (mean over its tasks) in the total loss
+    # The outcome heads also read the auxiliary logits (detached): the predicted usable calls and ICM/TE grades,
+    # which the phase shares alone do not carry (a TE-grade-C blastocyst looks like any other in phase time).
+    heads_read_aux: bool = False
     task_weighting: Literal["fixed", "uncertainty"] = "fixed"  # fixed weights or Kendall et al. learned weighting
     task_weights: list[float] = field(default_factory=lambda: [1.0, 1.0, 1.0])  # fixed weights of (d3, d5, euploid)

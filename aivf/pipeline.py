@@ -172,6 +172,7 @@ def summarize(evaluated: dict) -> dict[str, Any]:
                                                "n_excluded", "mean_shown_non_transferable")}
                       for task, t in every["tasks"].items()},
             "top1_usable": {name: o["top1_usable"] for name, o in every["orderings"].items()},
+            "top1_usable_day5": {name: o.get("top1_usable_day5") for name, o in every["orderings"].items()},
         }
     return out
 
@@ -190,7 +191,9 @@ def print_summary(result: PipelineResult) -> None:
     if every:
         top1 = every["top1_usable"]
         print("  every embryo (simulated truth): top-1 usable rate "
-              + ", ".join(f"{name} {_fmt(v)}" for name, v in top1.items()))
+              + ", ".join(f"{name} {_fmt(v)}" for name, v in top1.items())
+              + "; among day-5 candidates (recording reaches day 5): "
+              + ", ".join(f"{name} {_fmt(v)}" for name, v in every.get("top1_usable_day5", {}).items()))
         for task, t in every["tasks"].items():
             print(f"  every embryo {task:8s} AUC {_fmt(t['auc']['value'])} [{_fmt(t['auc']['low'])}, "
                   f"{_fmt(t['auc']['high'])}] (Bayes {_fmt(t['bayes_auc'])})  ECE {_fmt(t['ece'])} (Bayes "

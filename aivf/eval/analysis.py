@@ -18,6 +18,9 @@ from aivf.eval.config import EvalConfig
 from aivf.eval.orderings import KIDScoreLike, is_blastocyst, morphology_score
 from aivf.sim.types import TASKS
 
+# A recording that stops before this (a day-3 transfer leaves the incubator at 67 h) shows nothing of day 5.
+DAY5_VISIBLE_HPI = 96.0
+
 BAYES_COLUMN = {"d3_fhb": "p_fhb_d3", "d5_fhb": "p_fhb_d5", "euploid": "p_euploid_d5"}
 CI_METRICS = ("auc", "within_cohort_auc", "cross_entropy", "brier", "ece")
 ORDERING_LABELS = {
@@ -180,7 +183,8 @@ def all_embryo_analysis(table: pd.DataFrame, scores: dict[str, np.ndarray], coho
     Per task: the shown probability's AUC against every embryo's potential outcome (CI by resampling
     patients), its ECE and reliability curve against that outcome and against the Bayes posterior, how
     many embryos the truth all but excludes (Bayes < 0.05) are shown above 0.5, and the mean shown over
-    non-transferable embryos. Per ordering: the same AUC and the top-1 usable rate.
+    non-transferable embryos. Per ordering: the same AUC and the top-1 usable rate, over all embryos and
+    over the day-5 candidates (recordings that reach DAY5_VISIBLE_HPI).
     """
     transferable = is_blastocyst(table)
     out: dict = {"n": len(table), "n_transferable": int(transferable.sum()), "tasks": {}, "orderings": {}}
@@ -209,11 +213,20 @@ def all_embryo_analysis(table: pd.DataFrame, scores: dict[str, np.ndarray], coho
         }
     y = pd.to_numeric(table["fhb_potential"], errors="coerce").to_numpy(np.float64)
     known = ~np.isnan(y)
+    # Day-5 candidates: embryos whose recording reaches day 5. One transferred on day 3 left the incubator at
+    # 67 h; no video can say whether it would have arrested later, and it is not a candidate on day 5.
+    if "last_keyframe_hpi" in table:
+        candidate = table["last_keyframe_hpi"].to_numpy(np.float64) >= DAY5_VISIBLE_HPI
+    else:
+        candidate = np.ones(len(table), bool)
+    out["n_day5_candidates"] = int(candidate.sum())
     for name, s in scores.items():
         if name == "hindsight":
             continue
         rate, n = metrics.top1_usable_rate(transferable, s, cohorts, seed)
+        rate5, n5 = metrics.top1_usable_rate(transferable[candidate], s[candidate], cohorts[candidate], seed)
         out["orderings"][name] = {"label": ORDERING_LABELS[name], "top1_usable": rate, "n_cohorts": n,
+                                  "top1_usable_day5": rate5, "n_cohorts_day5": n5,
                                   "potential_auc": potential_auc(y[known], s[known], cohorts[known], cfg, seed)}
     return out
 

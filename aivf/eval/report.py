@@ -246,6 +246,7 @@ def all_embryo_cards(a: dict) -> list[str]:
                      f"<div class='v {cls}'>{fmt(model['top1_usable'])}</div><div class='ci'>share of "
                      f"{model['n_cohorts']} patients with a blastocyst whose first-ranked embryo is one · Bayes "
                      f"{fmt(bayes.get('top1_usable'))} · morphology {fmt(a['orderings'].get('morphology', {}).get('top1_usable'))}"
+                     f" · among day-5 candidates (recording reaches day 5): {fmt(model.get('top1_usable_day5'))}"
                      "</div></div>")
     d5 = a["tasks"].get("d5_fhb")
     if d5:
@@ -286,15 +287,16 @@ def all_embryo_html(a: dict) -> str:
              fmt(t["ece_vs_bayes"]), f"{t['n_excluded_shown_high']} / {t['n_excluded']}",
              f"{fmt(t['mean_shown_non_transferable'])} (truth {fmt(t['mean_bayes_non_transferable'])})"]
             for task, t in a["tasks"].items()]
-    orderings = [[html.escape(o["label"]), fmt(o["top1_usable"]), fmt_ci(o["potential_auc"])]
-                 for o in a["orderings"].values()]
+    orderings = [[html.escape(o["label"]), fmt(o["top1_usable"]), fmt(o.get("top1_usable_day5")),
+                  fmt_ci(o["potential_auc"])] for o in a["orderings"].values()]
     return ("<h2>Every embryo (simulated truth)</h2><p class='muted'>All "
             f"{a['n']} embryos of the split, {a['n_transferable']} of them transferable (blastulation by the day-5 "
             "cutoff), judged on each embryo's potential outcome and Bayes posterior, not only on the transferred "
             "ones whose outcomes are labels.</p>"
             + _table(["task", "AUC, every embryo [95% CI]", "Bayes AUC", "ECE vs outcome", "ECE vs Bayes",
                       "Bayes &lt; 0.05 shown &gt; 0.5", "mean shown, non-transferable"], rows)
-            + _table(["ordering", "top-1 usable rate", "day-5 FHB AUC, every embryo"], orderings)
+            + _table(["ordering", "top-1 usable rate", "top-1 usable, day-5 candidates",
+                      "day-5 FHB AUC, every embryo"], orderings)
             + f"<img src='{all_embryo_figure(a)}' alt='reliability over every embryo'>")
 
 

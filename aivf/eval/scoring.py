@@ -15,6 +15,7 @@ import torch
 from scipy.special import expit
 from tqdm.auto import tqdm
 
+from aivf.eval.analysis import DAY5_VISIBLE_HPI
 from aivf.eval.attribution import temporal_occlusion
 from aivf.sim.types import TASKS
 
@@ -82,10 +83,9 @@ def load_model(checkpoint: Path) -> torch.nn.Module:
 # outcome labels exist only for transferred (usable) embryos, so P(FHB | transferred) says nothing about
 # an arrested one; P(FHB | day-5) = P(usable on day 5) x P(FHB | transferred on day 5).
 GATES = {"d3_fhb": "usable_d3", "d5_fhb": "usable_d5"}
-# A recording that stops before this (a day-3 transfer leaves the incubator at 67 h) shows nothing of day 5:
-# its day-5 gate is then the day-3 call mapped to P(usable on day 5), fitted on validation embryos that
+# A recording that stops before DAY5_VISIBLE_HPI (a day-3 transfer leaves the incubator at 67 h) shows nothing
+# of day 5: its day-5 gate is then the day-3 call mapped to P(usable on day 5), fitted on validation embryos that
 # have both, instead of the day-5 head reading frames that are not there.
-DAY5_VISIBLE_HPI = 96.0
 FROM_DAY3 = "usable_d5_from_d3"  # the calibrator's name for that map (its logit is logit_usable_d3)
 
 

@@ -40,7 +40,7 @@ def embryo_config(cfg: ModelConfig, backbone_config: dict | None = None) -> Embr
         num_phases=cfg.num_phases, phase_loss_weight=cfg.phase_loss_weight, phase_features=cfg.phase_features,
         phase_only_heads=cfg.phase_only_heads, task_head=cfg.task_head,
         separate_score_tasks=list(cfg.separate_score_tasks), aux_tasks=list(cfg.aux_tasks),
-        aux_loss_weight=cfg.aux_loss_weight, conv_stem=cfg.conv_stem,
+        aux_loss_weight=cfg.aux_loss_weight, heads_read_aux=cfg.heads_read_aux, conv_stem=cfg.conv_stem,
         conv_stem_channels=cfg.conv_stem_channels,
         task_weighting=cfg.task_weighting,
         task_weights=list(cfg.task_weights),

@@ -38,6 +38,7 @@ class EmbryoConfig(PretrainedConfig):
         separate_score_tasks: with ``shared_score``, tasks that read their own score direction instead.
         aux_tasks: auxiliary binary targets of every embryo (clinic records, e.g. usable_d5), own linear head.
         aux_loss_weight: weight of their masked BCE in the total loss.
+        heads_read_aux: the outcome heads also read the (detached) auxiliary logits.
         task_weighting: ``"fixed"`` or ``"uncertainty"``.
         task_weights: fixed weights, one per task.
         tasks: names of the binary tasks, in the column order of ``labels``.
@@ -68,6 +69,7 @@ class EmbryoConfig(PretrainedConfig):
         separate_score_tasks: list[str] | None = None,
         aux_tasks: list[str] | None = None,
         aux_loss_weight: float = 1.0,
+        heads_read_aux: bool = False,
         task_weighting: str = "fixed",
         task_weights: list[float] | None = None,
         tasks: list[str] | None = None,
@@ -107,6 +109,7 @@ class EmbryoConfig(PretrainedConfig):
             raise ValueError(f"separate_score_tasks {unknown} are not tasks of this model {self.tasks}")
         self.aux_tasks = list(aux_tasks or [])
         self.aux_loss_weight = aux_loss_weight
+        self.heads_read_aux = bool(heads_read_aux and self.aux_tasks)
         self.task_weights = list(task_weights if task_weights is not None else [1.0] * len(self.tasks))
         if len(self.task_weights) != len(self.tasks):
             raise ValueError(f"task_weights has {len(self.task_weights)} entries for {len(self.tasks)} tasks "

@@ -112,6 +112,8 @@ class EmbryoModel(EmbryoPreTrainedModel):
         phase_dim = config.num_phases if getattr(config, "phase_features", False) else 0
         # phase_only_heads: the few outcome labels fit a linear read-out of the kinetics summary, not of D features.
         head_dim = phase_dim if getattr(config, "phase_only_heads", False) else dim + phase_dim
+        if getattr(config, "heads_read_aux", False):
+            head_dim += len(getattr(config, "aux_tasks", []))
         if getattr(config, "task_head", "separate") == "shared_score":
             self.heads = SharedScoreHead(head_dim, len(config.tasks), config.num_covariates, config.head_dropout,
                                          score_of_task(config.tasks, getattr(config, "separate_score_tasks", [])))
@@ -224,8 +226,11 @@ class EmbryoModel(EmbryoPreTrainedModel):
                 if getattr(self.config, "phase_only_heads", False):
                     head_input = share.to(pooled.dtype)
 
-        logits = self.heads(head_input, covariates)
         aux_logits = self.aux_head(aux_input) if self.aux_head is not None else None
+        if aux_logits is not None and getattr(self.config, "heads_read_aux", False):
+            # detached: the few outcome labels must not bend what the records taught the auxiliary head
+            head_input = torch.cat([head_input, aux_logits.detach()], dim=-1)
+        logits = self.heads(head_input, covariates)
 
         loss, task_losses = None, None
         if labels is not None or phase_labels is not None or aux_labels is not None:

@@ -118,6 +118,7 @@ def test_every_embryo_block_sees_what_the_labelled_embryos_hide():
         "p_euploid_d5": [0.7, 0.2, 0.6, 0.8, 0.4, 0.3],
         "prob_d5_fhb": [0.5, 0.9, 0.2, 0.6, 0.3, 0.1], "prob_d3_fhb": [0.4, 0.2, 0.3, 0.5, 0.2, 0.1],
         "prob_euploid": [0.6, 0.3, 0.5, 0.7, 0.4, 0.2],
+        "last_keyframe_hpi": [116.0, 66.0, 116.0, 116.0, 116.0, 116.0],  # a-2 left on day 3
     })
     cohorts = table["patient_id"].to_numpy()
     scores = {"model": table["prob_d5_fhb"].to_numpy(), "bayes": table["p_fhb_d5"].to_numpy()}
@@ -125,6 +126,7 @@ def test_every_embryo_block_sees_what_the_labelled_embryos_hide():
     assert out["n"] == 6 and out["n_transferable"] == 4
     assert out["orderings"]["model"]["top1_usable"] == 0.5  # patient a's first is the arrested a-2
     assert out["orderings"]["bayes"]["top1_usable"] == 1.0
+    assert out["orderings"]["model"]["top1_usable_day5"] == 1.0 and out["n_day5_candidates"] == 5
     d5 = out["tasks"]["d5_fhb"]
     assert d5["n_excluded"] == 2 and d5["n_excluded_shown_high"] == 1  # a-2: Bayes 0.0, shown 0.9
     assert d5["mean_shown_non_transferable"] == pytest.approx(0.5)  # (0.9 + 0.1) / 2
