@@ -105,8 +105,9 @@ def evaluate_run(checkpoint: str | Path, config: list[str] | None = None, overri
     calibrator, notes = None, []
     cal_split = ec.calibration_split or sibling_split(split, "val")
     if split_ids(splits, cal_split):
-        val = score_split(model, load_split(ds_path, cal_split), cfg)
-        calibrator = fit_calibrator(val, ec.calibration)
+        val_ds = load_split(ds_path, cal_split)
+        val = score_split(model, val_ds, cfg)
+        calibrator = fit_calibrator(val, ec.calibration, val_ds["biopsied"] if "biopsied" in val_ds.column_names else None)
         path = calibrator.save(ckpt)
         notes.append(f"Probabilities calibrated ({ec.calibration}) on the '{cal_split}' split "
                      f"({len(val)} embryos); saved to {path}.")

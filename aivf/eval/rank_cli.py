@@ -122,10 +122,12 @@ def get_calibrator(ckpt: Path, cfg, ds_path: str | None):
         from aivf.eval.scoring import eval_split, fit_calibrator, load_model
 
         cal_split = cfg.eval.calibration_split or eval_split(cfg, None, "val")
-        val = score_split(load_model(ckpt), load_split(ds_path, cal_split), cfg)
+        val_ds = load_split(ds_path, cal_split)
+        val = score_split(load_model(ckpt), val_ds, cfg)
+        biopsied = val_ds["biopsied"] if "biopsied" in val_ds.column_names else None
     except Exception as err:  # no dataset, no split: rank anyway, and say so on the page
         return None, f"uncalibrated sigmoid outputs (no calibration.json and no validation split: {err})"[:300]
-    cal = fit_calibrator(val, cfg.eval.calibration)
+    cal = fit_calibrator(val, cfg.eval.calibration, biopsied)
     path = cal.save(ckpt)
     return cal, f"{cal.method} calibration fitted on '{cal_split}' ({len(val)} embryos), saved to {path}"
 

@@ -164,10 +164,19 @@ def calibrated_tasks(pred: pd.DataFrame) -> list[str]:
     return [c[len("logit_"):] for c in pred.columns if c.startswith("logit_")]
 
 
-def fit_calibrator(val: pd.DataFrame, method: str):
-    """A Calibrator of every task of ``val`` (outcomes and clinic records) on its known validation labels."""
+def fit_calibrator(val: pd.DataFrame, method: str, biopsied=None):
+    """A Calibrator of every task of ``val`` (outcomes and clinic records) on its known validation labels.
+
+    ``biopsied`` (N,) marks embryos whose transfer followed a PGT-A result: their FHB labels are conditional
+    on a euploid report (a PGT-A clinic transfers only those), so they would calibrate P(FHB | transferred)
+    to the euploid rate, well above what an untested usable embryo gives (seed-0 validation: transferred
+    0.72 vs usable not transferred 0.41). The day-5 FHB factor is calibrated without them.
+    """
     from aivf.eval.calibration import Calibrator
 
+    if biopsied is not None and "label_d5_fhb" in val:
+        val = val.copy()
+        val.loc[np.asarray(biopsied, dtype=float) == 1, "label_d5_fhb"] = np.nan
     tasks = [t for t in calibrated_tasks(val) if f"label_{t}" in val]
     logits, labels = val[[f"logit_{t}" for t in tasks]].to_numpy(), val[[f"label_{t}" for t in tasks]].to_numpy()
     if {"logit_usable_d3", "label_usable_d5"} <= set(val):

@@ -47,3 +47,27 @@ def test_a_relative_output_dir_is_read_from_the_run_folder_not_the_current_direc
     lone = SimpleNamespace(output_dir="outputs", name="main")
     anchor_to_run(lone, tmp_path / "downloaded-checkpoint")  # not inside a run folder: left as it is
     assert lone.output_dir == "outputs"
+
+
+def test_the_day5_factor_is_calibrated_without_pgt_selected_transfers_and_composes_with_the_gate():
+    import numpy as np
+    import pandas as pd
+
+    from aivf.eval.scoring import add_probabilities, fit_calibrator
+
+    rng = np.random.default_rng(0)
+    n = 400
+    z = rng.normal(size=n)
+    biopsied = rng.random(n) < 0.5
+    # untested transfers succeed at sigmoid(z - 1); PGT-selected (euploid) ones far more often
+    y = (rng.random(n) < 1 / (1 + np.exp(-(z - 1 + 3 * biopsied)))).astype(float)
+    val = pd.DataFrame({"embryo_id": [f"e{i}" for i in range(n)], "patient_id": "p", "logit_d3_fhb": 0.0,
+                        "logit_d5_fhb": z, "logit_euploid": 0.0, "logit_usable_d5": rng.normal(size=n),
+                        "label_d3_fhb": np.nan, "label_d5_fhb": y, "label_euploid": np.nan,
+                        "label_usable_d5": (rng.random(n) < 0.5).astype(float)})
+    fair = add_probabilities(val.copy(), fit_calibrator(val, "platt", biopsied))
+    pooled = add_probabilities(val.copy(), fit_calibrator(val, "platt"))
+    untested = ~biopsied
+    assert abs(fair["prob_d5_fhb_if_transferred"][untested].mean() - y[untested].mean()) < 0.05
+    assert pooled["prob_d5_fhb_if_transferred"][untested].mean() > y[untested].mean() + 0.1
+    assert np.allclose(fair["prob_d5_fhb"], fair["prob_usable_d5"] * fair["prob_d5_fhb_if_transferred"])
