@@ -7,6 +7,7 @@ it everywhere without ``if is_main_process`` clutter. wandb is imported only whe
 from __future__ import annotations
 
 import json
+import math
 import netrc
 import os
 from pathlib import Path
@@ -58,8 +59,9 @@ class Tracker:
     def log(self, metrics: dict[str, float], step: int) -> None:
         if not self.enabled:
             return
-        record = {"step": step, **{k: _plain(v) for k, v in metrics.items()}}
-        self._jsonl.write(json.dumps(record) + "\n")
+        record = {"step": step, **{k: _finite_or_none(_plain(v)) for k, v in metrics.items()}}
+        # allow_nan=False: NaN is not JSON (strict readers reject the whole file); a missing value is null
+        self._jsonl.write(json.dumps(record, allow_nan=False) + "\n")
         self._jsonl.flush()
         if self._wandb is not None:
             self._wandb.log(metrics, step=step)
@@ -79,6 +81,11 @@ class Tracker:
         self._jsonl.close()
         if self._wandb is not None:
             self._wandb.finish()
+
+
+def _finite_or_none(value):
+    """NaN / inf -> None, so that every line of metrics.jsonl is strict JSON."""
+    return None if isinstance(value, float) and not math.isfinite(value) else value
 
 
 def _plain(value: Any) -> Any:

@@ -203,3 +203,16 @@ def test_refit_without_an_l2_strength_is_refused(tmp_path):
     cfg = load_config(None, [f"output_dir={tmp_path}", "train.refit_heads=true", "train.refit_l2=[]", "train.tracker=none"])
     with pytest.raises(ValueError, match="train.refit_l2"):
         train(cfg, model=ToyModel(), data=ToyData())
+
+
+def test_metrics_jsonl_is_strict_json_with_nan_as_null(tmp_path):
+    import json
+
+    from aivf.train.tracking import Tracker
+
+    tracker = Tracker(tmp_path, {}, enabled=True, use_wandb=False, project="aivf", name="t")
+    tracker.log({"loss": float("nan"), "auc": 0.5, "lr": float("inf")}, step=3)
+    tracker.finish()
+    line = (tmp_path / "metrics.jsonl").read_text().splitlines()[0]
+    assert json.loads(line, parse_constant=lambda c: (_ for _ in ()).throw(ValueError(c))) == {
+        "step": 3, "loss": None, "auc": 0.5, "lr": None}
