@@ -169,13 +169,6 @@ def analyze(predictions: pd.DataFrame, clinical: pd.DataFrame, truth: pd.DataFra
     return result
 
 
-ALL_EMBRYO_TASKS = {  # task -> (outcome column of truth.csv, how to read it, Bayes column)
-    "d5_fhb": ("fhb_potential", None, "p_fhb_d5"),
-    "d3_fhb": ("fhb_potential", None, "p_fhb_d3"),
-    "euploid": ("ploidy", "euploid", "p_euploid_d5"),
-}
-
-
 def all_embryo_analysis(table: pd.DataFrame, scores: dict[str, np.ndarray], cohorts: np.ndarray,
                         cfg: EvalConfig, seed: int) -> dict:
     """Every embryo a user would see, judged on the simulated truth (not only where labels exist).
@@ -188,14 +181,13 @@ def all_embryo_analysis(table: pd.DataFrame, scores: dict[str, np.ndarray], coho
     """
     transferable = is_blastocyst(table)
     out: dict = {"n": len(table), "n_transferable": int(transferable.sum()), "tasks": {}, "orderings": {}}
-    for task, (column, positive, bayes_column) in ALL_EMBRYO_TASKS.items():
-        if column not in table or bayes_column not in table:
+    for task in TASKS:
+        # a day-3 transfer has the same potential outcome (FHB had the embryo been transferred) as a day-5 one
+        y = simulated_outcome(table, "d5_fhb" if task == "d3_fhb" else task)
+        if y is None or BAYES_COLUMN[task] not in table:
             continue
-        raw = table[column]
-        y = (raw == positive).astype(float).to_numpy() if positive else pd.to_numeric(raw, errors="coerce").to_numpy(float)
-        y = np.where(raw.isna().to_numpy(), np.nan, y)
         p = table[f"prob_{task}"].to_numpy(np.float64)
-        b = table[bayes_column].to_numpy(np.float64)
+        b = table[BAYES_COLUMN[task]].to_numpy(np.float64)
         known = ~np.isnan(y) & ~np.isnan(b)
         y, p, b, c, tr = y[known], p[known], b[known], cohorts[known], transferable[known]
         out["tasks"][task] = {
@@ -211,7 +203,7 @@ def all_embryo_analysis(table: pd.DataFrame, scores: dict[str, np.ndarray], coho
             "reliability": {k: v.tolist() for k, v in metrics.reliability_curve(y, p, cfg.ece_bins).items()},
             "reliability_bayes": {k: v.tolist() for k, v in metrics.reliability_curve(b, p, cfg.ece_bins).items()},
         }
-    y = pd.to_numeric(table["fhb_potential"], errors="coerce").to_numpy(np.float64)
+    y = simulated_outcome(table, "d5_fhb")
     known = ~np.isnan(y)
     # Day-5 candidates: embryos whose recording reaches day 5. One transferred on day 3 left the incubator at
     # 67 h; no video can say whether it would have arrested later, and it is not a candidate on day 5.

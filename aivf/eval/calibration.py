@@ -126,14 +126,20 @@ class Calibrator:
         logits = np.asarray(logits, np.float64)
         out = expit(logits)
         for j, task in enumerate(self.tasks):
-            p = self.params.get(task, {"kind": "identity"})
-            if p["kind"] == "platt":
-                out[:, j] = expit(p["a"] * logits[:, j] + p["b"])
-            elif p["kind"] == "temperature":
-                out[:, j] = expit(logits[:, j] / p["temperature"])
-            elif p["kind"] == "isotonic":
-                out[:, j] = np.interp(logits[:, j], p["x"], p["y"])
+            out[:, j] = self.transform_task(task, logits[:, j])
         return out
+
+    def transform_task(self, task: str, logits: np.ndarray) -> np.ndarray:
+        """(N,) logits of one task -> calibrated probabilities (the plain sigmoid if ``task`` was not fitted)."""
+        logits = np.asarray(logits, np.float64)
+        p = self.params.get(task, {"kind": "identity"})
+        if p["kind"] == "platt":
+            return expit(p["a"] * logits + p["b"])
+        if p["kind"] == "temperature":
+            return expit(logits / p["temperature"])
+        if p["kind"] == "isotonic":
+            return np.interp(logits, p["x"], p["y"])
+        return expit(logits)
 
     def save(self, folder: str | Path) -> Path:
         """Write ``calibration.json`` into ``folder`` (the checkpoint folder)."""

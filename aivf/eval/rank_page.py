@@ -68,7 +68,7 @@ def render_ranking(ranked: pd.DataFrame, thumbs: dict[str, tuple[np.ndarray, np.
                         f"{int(r['rank'])}</b></td><td style='text-align:left;white-space:normal'>"
                         f"<b>{html.escape(str(r['embryo_id']))}</b><br><span class='muted'>"
                         f"{html.escape(str(r.get('source', '')))}</span>{note}</td>{probs}</tr>"
-                        + (f"<tr><td colspan='{3 + len(TASK_HEADERS) + sum(c in ranked for c in EXTRA_HEADERS) - 2}' style='text-align:left'>{strip}</td></tr>" if shown else ""))
+                        + (f"<tr><td colspan='{1 + len(TASK_HEADERS) + sum(c in ranked for c in EXTRA_HEADERS)}' style='text-align:left'>{strip}</td></tr>" if shown else ""))
         head = "<th>rank</th><th style='text-align:left'>embryo</th>" + "".join(f"<th>{h}</th>" for h in TASK_HEADERS.values())
         head += "".join(f"<th>{h}</th>" for c, h in EXTRA_HEADERS.items() if c in ranked)
         body.append(f"<h2>Patient {html.escape(str(patient))} <span class='muted' style='font-size:14px'>"

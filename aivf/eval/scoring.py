@@ -194,26 +194,13 @@ def add_probabilities(pred: pd.DataFrame, calibrator=None) -> pd.DataFrame:
     transferred embryos) probability. A recording that ends before ``DAY5_VISIBLE_HPI`` gets its day-5 gate
     from the day-3 call (``FROM_DAY3``) when the calibrator has that map.
     """
-    tasks = calibrated_tasks(pred)
-    logits = pred[[f"logit_{t}" for t in tasks]].to_numpy(np.float64)
-    probs = expit(logits)
-    if calibrator is not None:
-        known = [t for t in tasks if t in calibrator.tasks]
-        if known:
-            calibrated = calibrator.transform(np.stack([pred[f"logit_{t}"].to_numpy(np.float64)
-                                                        if f"logit_{t}" in pred else np.zeros(len(pred))
-                                                        for t in calibrator.tasks], axis=1))
-            for t in known:
-                probs[:, tasks.index(t)] = calibrated[:, list(calibrator.tasks).index(t)]
-    for j, task in enumerate(tasks):
-        pred[f"prob_{task}"] = probs[:, j]
+    for task in calibrated_tasks(pred):
+        logits = pred[f"logit_{task}"].to_numpy(np.float64)
+        pred[f"prob_{task}"] = calibrator.transform_task(task, logits) if calibrator is not None else expit(logits)
     if calibrator is not None and FROM_DAY3 in calibrator.tasks and "last_keyframe_hpi" in pred:
         cut_short = ~(pred["last_keyframe_hpi"].to_numpy(np.float64) >= DAY5_VISIBLE_HPI)
-        if cut_short.any():
-            column = np.zeros((int(cut_short.sum()), len(calibrator.tasks)))
-            column[:, list(calibrator.tasks).index(FROM_DAY3)] = pred.loc[cut_short, "logit_usable_d3"].to_numpy()
-            mapped = calibrator.transform(column)[:, list(calibrator.tasks).index(FROM_DAY3)]
-            pred.loc[cut_short, "prob_usable_d5"] = mapped
+        pred.loc[cut_short, "prob_usable_d5"] = calibrator.transform_task(
+            FROM_DAY3, pred.loc[cut_short, "logit_usable_d3"].to_numpy(np.float64))
     for task, gate in GATES.items():
         if f"prob_{gate}" in pred and f"prob_{task}" in pred:
             pred[f"prob_{task}_if_transferred"] = pred[f"prob_{task}"]
