@@ -133,6 +133,12 @@ def sample_cohort(cfg: SimConfig, seed: int) -> Cohort:
     # clinic policies and observed labels
     pid = np.array([f"{names[clinic_of[i]]}P{i:04d}" for i in range(n_pat)])
     out = assign_outcomes(rng_out, pid[pat], policy_pat[pat], dev, g, y, cfg.max_transfers)
+    # The truth conditions on what the recording shows: a day-3 transfer leaves the incubator at 67 h, so its
+    # day-5 posteriors are those of its 67-h video, not of development no camera saw (docs/simulator.md, section 3).
+    left_on_day3 = out["transfer_day"] == 3
+    if left_on_day3.any():
+        short = tuple(x[left_on_day3] for x in args)
+        p_d5[left_on_day3], p_eu[left_on_day3] = bayes.posterior_probabilities(*short, cutoff=P.DAY3_TRANSFER_HPI)
     k_in_patient = np.arange(n) - np.repeat(np.cumsum(n_emb) - n_emb, n_emb) + 1
     eid = np.array([f"{pid[p]}-{k}" for p, k in zip(pat, k_in_patient)])
     clinic = np.array(names)[clinic_of[pat]]

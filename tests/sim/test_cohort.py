@@ -151,3 +151,26 @@ def test_deterministic_for_a_seed():
     assert [e.render_seed for e in a.embryos] == [e.render_seed for e in b.embryos]
     assert a.embryos == b.embryos
     assert not a.truth.p_fhb_d5.equals(c.truth.p_fhb_d5)
+
+
+def test_day5_truth_of_a_day3_transfer_conditions_on_its_67h_recording():
+    """A day-3 transfer's recording ends at 67 h: its day-5 posterior may not know how it would have developed."""
+    cohort = population()
+    truth, clin = cohort.truth, cohort.clinical
+    day3 = (clin["transfer_day"] == 3).to_numpy()
+    assert day3.sum() > 50 and (~day3).sum() > 50
+    times = truth[[f"t_{e}" for e in EVENTS]].to_numpy()
+    # the generator's other inputs are not in the tables: recompute from the embryo records
+    frag = np.array([int(e.extras["fragmentation_level"]) for e in cohort.embryos])
+    grade = {g: k for k, g in enumerate(P.GRADES)}
+    icm = np.array([grade.get(e.icm_grade, 0) for e in cohort.embryos])
+    te = np.array([grade.get(e.te_grade, 0) for e in cohort.embryos])
+    args = (times, truth["t_arrest_visible"].to_numpy(), frag, icm, te, clin["maternal_age"].to_numpy(),
+            (clin["method"] == "IVF").to_numpy().astype(int))
+    at67, _ = bayes.posterior_probabilities(*(a[day3] for a in args), cutoff=P.DAY3_TRANSFER_HPI)
+    at116, _ = bayes.posterior_probabilities(*(a[~day3] for a in args), cutoff=116.0)
+    np.testing.assert_allclose(truth["p_fhb_d5"].to_numpy()[day3], at67, atol=1e-9)
+    np.testing.assert_allclose(truth["p_fhb_d5"].to_numpy()[~day3], at116, atol=1e-9)
+    # a day-3 transfer that arrests on day 4 (Y = 0) is not known to fail from its 67-h video
+    later = day3 & (truth["t_arrest_visible"].to_numpy() > P.DAY3_TRANSFER_HPI)
+    assert later.sum() > 10 and (truth["p_fhb_d5"].to_numpy()[later] > 0).all()
