@@ -51,8 +51,8 @@ class ModelConfig:
     # recordings that stop at the day-3 transfer and so look unlike the day-5 ones).
     separate_score_tasks: list[str] = field(default_factory=list)
     # Auxiliary targets from the clinic's records of EVERY embryo (aivf/dataset/records.py AUX_TASKS: usable_d3,
-    # usable_d5, icm_ab, te_ab), read from the pooled video feature + phase summary. The usable calls gate the
-    # outcome probabilities: P(FHB | day-5) shown = P(usable on day 5) x P(FHB | transferred), since outcome
+    # usable_d5, usable_d6, icm_ab, te_ab), read from the pooled video feature + phase summary. The usable calls
+    # gate the outcome probabilities: P(FHB | day-5) shown = P(usable by day 6) x P(FHB | transferred), since outcome
     # labels exist only for transferred (usable) embryos and say nothing about the others. [] = none.
     aux_tasks: list[str] = field(default_factory=list)
     aux_loss_weight: float = 1.0  # weight of the auxiliary BCE (mean over its tasks) in the total loss

@@ -5,6 +5,7 @@ Columns (all optional; a clinic that does not record one leaves it out or empty,
 | column | values | shard type |
 |---|---|---|
 | ``usable_d3``, ``usable_d5`` | 0/1: the embryologist's usable call at the day-3 / day-5 decision | int8 |
+| ``usable_d6`` | 0/1: a usable blastocyst by day 6 (usable on day 5, or the extended-culture call) | int8 |
 | ``decision`` | transferred / frozen / discarded | string |
 | ``decision_reason`` | free text (why it was discarded) | string |
 | ``cells_d3`` | cell number on day 3, 1-16 | int8 |
@@ -24,7 +25,7 @@ import numpy as np
 import pandas as pd
 
 # name -> (low, high) of the whole numbers the column may hold
-NUMERIC_RECORDS = {"usable_d3": (0, 1), "usable_d5": (0, 1), "cells_d3": (1, 16), "frag_d3": (0, 3),
+NUMERIC_RECORDS = {"usable_d3": (0, 1), "usable_d5": (0, 1), "usable_d6": (0, 1), "cells_d3": (1, 16), "frag_d3": (0, 3),
                    "expansion_d5": (0, 6)}
 GRADE_RECORDS = ("icm_d5", "te_d5")
 GRADES = ("A", "B", "C")
@@ -32,7 +33,7 @@ DECISIONS = ("transferred", "frozen", "discarded")
 TEXT_RECORDS = ("decision", "decision_reason")
 RECORD_COLUMNS = (*NUMERIC_RECORDS, *GRADE_RECORDS, *TEXT_RECORDS)
 # Auxiliary targets the model learns for every embryo with a record (binary, NaN = not recorded).
-AUX_TASKS: tuple[str, ...] = ("usable_d3", "usable_d5", "icm_ab", "te_ab")
+AUX_TASKS: tuple[str, ...] = ("usable_d3", "usable_d5", "icm_ab", "te_ab", "usable_d6")
 
 
 def check_records(table: pd.DataFrame) -> list[list[str]]:
@@ -79,5 +80,5 @@ def auxiliary_labels(row: dict) -> dict[str, float | None]:
         grade = row.get(key)
         return None if grade not in GRADES else float(grade != "C")
 
-    return {"usable_d3": number("usable_d3"), "usable_d5": number("usable_d5"),
+    return {"usable_d3": number("usable_d3"), "usable_d5": number("usable_d5"), "usable_d6": number("usable_d6"),
             "icm_ab": good_grade("icm_d5"), "te_ab": good_grade("te_d5")}

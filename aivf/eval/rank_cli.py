@@ -234,7 +234,8 @@ def rank_cohort(checkpoint, input_path, config=None, overrides=None, split=None,
     pred["rank"] = pred.groupby("patient_id")[f"prob_{ec.rank_by}"].rank(ascending=False, method="first").astype(int)
     if "stage_index" in pred:  # the model's own reading of how far the embryo got by the decision time
         pred["stage_predicted"] = [EVENTS[i] if 0 <= i < len(EVENTS) else "" for i in pred["stage_index"].astype(int)]
-    extra = [c for c in ("stage_predicted", "prob_usable_d5", "prob_usable_d3", "prob_d5_fhb_if_transferred") if c in pred]
+    extra = [c for c in ("stage_predicted", "prob_usable_d5", "prob_usable_d6", "prob_usable_d3",
+                         "prob_d5_fhb_if_transferred") if c in pred]
     cols = ["patient_id", "rank", "embryo_id", *[f"prob_{t}" for t in TASKS], *extra, "source"]
     ranked = pred.sort_values(["patient_id", "rank"])[cols + [c for c in ("read_s", "score_s", "warnings") if c in pred]]
     seconds = time.perf_counter() - t0
@@ -244,8 +245,8 @@ def rank_cohort(checkpoint, input_path, config=None, overrides=None, split=None,
     csv_path, html_path = out / "ranked.csv", out / "ranked.html"
     ranked.to_csv(csv_path, index=False)
     cal_note += (". What each probability is calibrated on: P(FHB | transfer) on validation embryos that were "
-                 "transferred (known outcomes); P(usable) on every validation embryo's recorded day-3/day-5 call; "
-                 "P(FHB | day-3/day-5) shown = P(usable) x P(FHB | transfer); P(euploid) on biopsied blastocysts "
+                 "transferred (known outcomes); P(usable) on every validation embryo's recorded day-3/day-5/day-6 call; "
+                 "P(FHB | day-3/day-5) shown = P(usable on day 3 / by day 6) x P(FHB | transfer); P(euploid) on biopsied blastocysts "
                  "only, so it is not a calibrated probability for an embryo that did not form a blastocyst"
                  if "prob_usable_d5" in pred else ". P(euploid) is calibrated on biopsied blastocysts only")
     meta = {"checkpoint": str(ckpt), "input": str(input_path), "calibration": cal_note, "speed": speed,

@@ -18,6 +18,7 @@ from aivf.eval.templates.page import SIMULATED_BANNER, page
 TASK_HEADERS = {"d3_fhb": "P(FHB | day-3 transfer)", "d5_fhb": "P(FHB | day-5 transfer)", "euploid": "P(euploid)"}
 # Shown where the model predicts them: how far the embryo got by the decision time and whether it is usable.
 EXTRA_HEADERS = {"stage_predicted": "stage reached (model)", "prob_usable_d5": "P(usable, day 5)",
+                 "prob_usable_d6": "P(usable blastocyst by day 6)",
                  "prob_d5_fhb_if_transferred": "P(FHB | transferred, day 5)"}
 
 

@@ -81,12 +81,21 @@ def load_model(checkpoint: Path) -> torch.nn.Module:
 
 # Outcome tasks whose shown probability is gated by the clinic's usable call learned for every embryo:
 # outcome labels exist only for transferred (usable) embryos, so P(FHB | transferred) says nothing about
-# an arrested one; P(FHB | day-5) = P(usable on day 5) x P(FHB | transferred on day 5).
-GATES = {"d3_fhb": "usable_d3", "d5_fhb": "usable_d5"}
+# an arrested one; P(FHB | day-5) = P(usable blastocyst by day 6) x P(FHB | transferred on day 5). The day-6
+# call, not the day-5 one: a day-5 morula that blastulates on day 6 is frozen and can still give a heartbeat
+# (seed-1 test split: 24 of 167 embryos with a potential heartbeat). The first gate the model predicts is used.
+GATES = {"d3_fhb": ("usable_d3",), "d5_fhb": ("usable_d6", "usable_d5")}
 # A recording that stops before DAY5_VISIBLE_HPI (a day-3 transfer leaves the incubator at 67 h) shows nothing
-# of day 5: its day-5 gate is then the day-3 call mapped to P(usable on day 5), fitted on validation embryos that
+# of day 5: its day-5 gate is then the day-3 call mapped to the day-5 gate, fitted on validation embryos that
 # have both, instead of the day-5 head reading frames that are not there.
 FROM_DAY3 = "usable_d5_from_d3"  # the calibrator's name for that map (its logit is logit_usable_d3)
+
+
+def gate_of(task: str, columns) -> str | None:
+    """The usable call that gates ``task``'s shown probability: the first of GATES[task] in ``columns``
+    (as ``logit_<gate>`` or ``prob_<gate>``), None when the model predicts none."""
+    columns = set(columns)
+    return next((g for g in GATES.get(task, ()) if {f"logit_{g}", f"prob_{g}"} & columns), None)
 
 
 def aux_tasks_of(model: torch.nn.Module) -> list[str]:
@@ -179,10 +188,11 @@ def fit_calibrator(val: pd.DataFrame, method: str, biopsied=None):
         val.loc[np.asarray(biopsied, dtype=float) == 1, "label_d5_fhb"] = np.nan
     tasks = [t for t in calibrated_tasks(val) if f"label_{t}" in val]
     logits, labels = val[[f"logit_{t}" for t in tasks]].to_numpy(), val[[f"label_{t}" for t in tasks]].to_numpy()
-    if {"logit_usable_d3", "label_usable_d5"} <= set(val):
+    day5_gate = gate_of("d5_fhb", val.columns)
+    if day5_gate and {"logit_usable_d3", f"label_{day5_gate}"} <= set(val):
         tasks.append(FROM_DAY3)
         logits = np.column_stack([logits, val["logit_usable_d3"].to_numpy()])
-        labels = np.column_stack([labels, val["label_usable_d5"].to_numpy()])
+        labels = np.column_stack([labels, val[f"label_{day5_gate}"].to_numpy()])
     return Calibrator(method, tasks).fit(logits, labels)
 
 
@@ -190,19 +200,21 @@ def add_probabilities(pred: pd.DataFrame, calibrator=None) -> pd.DataFrame:
     """``prob_<task>`` columns: calibrated when a calibrator is given (by task name), else the plain sigmoid.
 
     Where the model predicts a task's usable gate (GATES), ``prob_<task>`` is the composed probability
-    ``prob_<gate> x prob_<task>_if_transferred``; the latter keeps the outcome head's own (calibrated on
+    ``prob_<gate> x prob_<task>_if_transferred`` (``gate_of``); the latter keeps the outcome head's own (calibrated on
     transferred embryos) probability. A recording that ends before ``DAY5_VISIBLE_HPI`` gets its day-5 gate
     from the day-3 call (``FROM_DAY3``) when the calibrator has that map.
     """
     for task in calibrated_tasks(pred):
         logits = pred[f"logit_{task}"].to_numpy(np.float64)
         pred[f"prob_{task}"] = calibrator.transform_task(task, logits) if calibrator is not None else expit(logits)
-    if calibrator is not None and FROM_DAY3 in calibrator.tasks and "last_keyframe_hpi" in pred:
+    day5_gate = gate_of("d5_fhb", pred.columns)
+    if calibrator is not None and FROM_DAY3 in calibrator.tasks and "last_keyframe_hpi" in pred and day5_gate:
         cut_short = ~(pred["last_keyframe_hpi"].to_numpy(np.float64) >= DAY5_VISIBLE_HPI)
-        pred.loc[cut_short, "prob_usable_d5"] = calibrator.transform_task(
+        pred.loc[cut_short, f"prob_{day5_gate}"] = calibrator.transform_task(
             FROM_DAY3, pred.loc[cut_short, "logit_usable_d3"].to_numpy(np.float64))
-    for task, gate in GATES.items():
-        if f"prob_{gate}" in pred and f"prob_{task}" in pred:
+    for task in GATES:
+        gate = gate_of(task, pred.columns)
+        if gate and f"prob_{task}" in pred:
             pred[f"prob_{task}_if_transferred"] = pred[f"prob_{task}"]
             pred[f"prob_{task}"] = pred[f"prob_{gate}"] * pred[f"prob_{task}_if_transferred"]
     return pred

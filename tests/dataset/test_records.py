@@ -31,8 +31,9 @@ def test_records_parse_case_insensitively_and_flag_what_is_outside_the_vocabular
 
 
 def test_auxiliary_labels_keep_missing_missing():
-    assert auxiliary_labels({"usable_d3": 1.0, "usable_d5": float("nan"), "icm_d5": "C", "te_d5": None}) == {
-        "usable_d3": 1.0, "usable_d5": None, "icm_ab": 0.0, "te_ab": None}
+    assert auxiliary_labels({"usable_d3": 1.0, "usable_d5": float("nan"), "usable_d6": 0.0, "icm_d5": "C",
+                             "te_d5": None}) == {
+        "usable_d3": 1.0, "usable_d5": None, "usable_d6": 0.0, "icm_ab": 0.0, "te_ab": None}
 
 
 @pytest.mark.skipif(not SHARED.exists(), reason="../shared (real samples) not present")

@@ -71,3 +71,33 @@ def test_the_day5_factor_is_calibrated_without_pgt_selected_transfers_and_compos
     assert abs(fair["prob_d5_fhb_if_transferred"][untested].mean() - y[untested].mean()) < 0.05
     assert pooled["prob_d5_fhb_if_transferred"][untested].mean() > y[untested].mean() + 0.1
     assert np.allclose(fair["prob_d5_fhb"], fair["prob_usable_d5"] * fair["prob_d5_fhb_if_transferred"])
+
+
+def test_the_day5_gate_is_the_day6_call_where_the_model_predicts_it_and_short_recordings_map_the_day3_call():
+    import numpy as np
+    import pandas as pd
+
+    from aivf.eval.scoring import FROM_DAY3, add_probabilities, fit_calibrator, gate_of
+
+    rng = np.random.default_rng(1)
+    n = 300
+    d3 = rng.normal(size=n)
+    val = pd.DataFrame({"embryo_id": [f"e{i}" for i in range(n)], "patient_id": "p", "logit_d3_fhb": 0.0,
+                        "logit_d5_fhb": rng.normal(size=n), "logit_euploid": 0.0, "logit_usable_d3": d3,
+                        "logit_usable_d5": rng.normal(size=n), "logit_usable_d6": rng.normal(size=n),
+                        "label_d3_fhb": np.nan, "label_d5_fhb": (rng.random(n) < 0.5).astype(float),
+                        "label_euploid": np.nan, "label_usable_d3": (rng.random(n) < 0.7).astype(float),
+                        "label_usable_d5": (rng.random(n) < 0.3).astype(float),
+                        # the day-6 call follows the day-3 one: the map for short recordings must learn that
+                        "label_usable_d6": (d3 + rng.normal(scale=0.3, size=n) > 0).astype(float),
+                        "last_keyframe_hpi": np.where(np.arange(n) < 50, 66.7, 115.0)})
+    assert gate_of("d5_fhb", val.columns) == "usable_d6"
+    assert gate_of("d5_fhb", val.drop(columns=["logit_usable_d6"]).columns) == "usable_d5"  # older checkpoints
+    assert gate_of("euploid", val.columns) is None
+    cal = fit_calibrator(val, "platt")
+    assert cal.params[FROM_DAY3]["a"] > 2  # fitted on the day-6 labels, which the day-3 logit predicts well
+    pred = add_probabilities(val.copy(), cal)
+    assert np.allclose(pred["prob_d5_fhb"], pred["prob_usable_d6"] * pred["prob_d5_fhb_if_transferred"])
+    short = pred["last_keyframe_hpi"] < 96
+    assert np.allclose(pred.loc[short, "prob_usable_d6"], cal.transform_task(FROM_DAY3, d3[short.to_numpy()]))
+    assert not np.allclose(pred.loc[~short, "prob_usable_d6"], cal.transform_task(FROM_DAY3, d3[~short.to_numpy()]))

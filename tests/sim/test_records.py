@@ -53,3 +53,17 @@ def test_recorded_grades_have_inter_observer_noise_and_follow_the_literature_fhb
     c = cohort.clinical
     rates = [c.loc[(c["te_d5"] == g) & c["d5_fhb"].notna(), "d5_fhb"].mean() for g in "ABC"]
     assert rates[0] > rates[1] > rates[2], rates
+
+
+def test_day6_call_adds_the_late_blastocysts_that_can_still_give_a_heartbeat(cohort):
+    c, t = cohort.clinical, cohort.truth
+    recorded = c["usable_d6"].notna().to_numpy()
+    assert (recorded == c["usable_d5"].notna().to_numpy()).all()  # both empty exactly after a day-3 transfer
+    d5, d6 = c["usable_d5"].to_numpy() == 1, c["usable_d6"].to_numpy() == 1
+    assert not (d5 & ~d6).any()  # usable on day 5 is usable by day 6
+    late = d6 & ~d5
+    assert late.sum() > 0.03 * recorded.sum()
+    assert (t["t_tB"].to_numpy()[late] > 116.0).all() and (t["t_tB"].to_numpy()[late] <= 140.0).all()
+    y = t["fhb_potential"].to_numpy()
+    assert y[late].mean() > 0.2 > 0.02 > y[recorded & ~d6].mean()
+    assert (c.loc[late & (c["transferred"] == 0).to_numpy(), "decision"].isin(["frozen", "discarded"])).all()
