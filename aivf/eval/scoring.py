@@ -15,7 +15,7 @@ import torch
 from scipy.special import expit
 from tqdm.auto import tqdm
 
-from aivf.eval.analysis import DAY5_VISIBLE_HPI
+from aivf.eval.analysis import DAY3_VIEW_HPI, DAY5_VISIBLE_HPI
 from aivf.eval.attribution import temporal_occlusion
 from aivf.sim.types import TASKS
 
@@ -98,6 +98,26 @@ def gate_of(task: str, columns) -> str | None:
     return next((g for g in GATES.get(task, ()) if {f"logit_{g}", f"prob_{g}"} & columns), None)
 
 
+# Day-3 predictions read only the keyframes a day-3 decision sees (DAY3_VIEW_HPI). Their labels come only from
+# day-3 transfers, whose recordings end at 67 h: on a full recording the day-3 FHB head would read five days of
+# frames it was never trained on (seed-1 dev cohort: shown P(FHB | day-3) averaged 0.59 over every embryo where the
+# truth averages 0.25, ECE 0.33).
+DAY3_TASKS = ("d3_fhb", "usable_d3")
+
+
+def day3_view(batch: dict) -> torch.Tensor | None:
+    """[B, K] keyframe mask keeping only keyframes up to DAY3_VIEW_HPI, or None when no keyframe lies beyond it."""
+    hpi = batch.get("keyframe_hpi")
+    if hpi is None:
+        return None
+    mask = batch.get("keyframe_mask")
+    present = mask.bool() if mask is not None else torch.isfinite(hpi)
+    seen_by_day3 = hpi.float() <= DAY3_VIEW_HPI  # NaN compares False
+    if not (present & ~seen_by_day3).any():
+        return None
+    return present & seen_by_day3
+
+
 def aux_tasks_of(model: torch.nn.Module) -> list[str]:
     """The clinic-record targets the model predicts (``config.aux_tasks``), [] for older checkpoints."""
     return list(getattr(getattr(model, "config", None), "aux_tasks", []) or [])
@@ -110,7 +130,8 @@ def predict(model: torch.nn.Module, batches, total: int | None = None, desc: str
 
     With auxiliary heads also ``logit_<aux task>`` (e.g. ``logit_usable_d5``); with a phase head
     ``stage_index``: the phase predicted at the last present keyframe (index into the 16 Gomez phases).
-    ``label_<task>`` columns where the batches carry labels.
+    ``label_<task>`` columns where the batches carry labels. The day-3 tasks (DAY3_TASKS) are scored on
+    ``day3_view``: the keyframes seen by a day-3 transfer, as their training labels were.
 
     Args:
         model: returns ``.logits`` [B, 3] for the training-batch inputs.
@@ -128,6 +149,16 @@ def predict(model: torch.nn.Module, batches, total: int | None = None, desc: str
         if out.aux_logits is not None:
             for j, task in enumerate(aux):
                 frame[f"logit_{task}"] = out.aux_logits[:, j].float().numpy()
+        day3_mask = day3_view(batch)
+        if day3_mask is not None:
+            day3 = model(pixel_values=batch["pixel_values"], keyframe_hpi=batch.get("keyframe_hpi"),
+                         covariates=batch.get("covariates"), keyframe_mask=day3_mask)
+            heads = {t: day3.logits[:, j] for j, t in enumerate(TASKS)}
+            if day3.aux_logits is not None:
+                heads |= {t: day3.aux_logits[:, j] for j, t in enumerate(aux)}
+            for task in DAY3_TASKS:
+                if task in heads:
+                    frame[f"logit_{task}"] = heads[task].float().numpy()
         if out.phase_logits is not None:
             frame["stage_index"] = last_present_phase(out.phase_logits, batch)
         if batch.get("keyframe_hpi") is not None:
