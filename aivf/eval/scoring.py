@@ -17,6 +17,7 @@ from tqdm.auto import tqdm
 
 from aivf.eval.analysis import DAY3_VIEW_HPI, DAY5_VISIBLE_HPI
 from aivf.eval.attribution import temporal_occlusion
+from aivf.eval.grade_gate import apply_grade_gate, fit_grade_gate, has_grades
 from aivf.sim.types import TASKS
 
 
@@ -207,6 +208,9 @@ def calibrated_tasks(pred: pd.DataFrame) -> list[str]:
 def fit_calibrator(val: pd.DataFrame, method: str, biopsied=None):
     """A Calibrator of every task of ``val`` (outcomes and clinic records) on its known validation labels.
 
+    Where ``val`` carries the recorded day-5 grades (``grade_gate.GRADE_COLUMNS``), the day-5 gate is also
+    fitted with them (``calibrator.grade_gate``; used by ``add_probabilities`` when its table has grades).
+
     ``biopsied`` (N,) marks embryos whose transfer followed a PGT-A result: their FHB labels are conditional
     on a euploid report (a PGT-A clinic transfers only those), so they would calibrate P(FHB | transferred)
     to the euploid rate, well above what an untested usable embryo gives (seed-0 validation: transferred
@@ -224,7 +228,12 @@ def fit_calibrator(val: pd.DataFrame, method: str, biopsied=None):
         tasks.append(FROM_DAY3)
         logits = np.column_stack([logits, val["logit_usable_d3"].to_numpy()])
         labels = np.column_stack([labels, val[f"label_{day5_gate}"].to_numpy()])
-    return Calibrator(method, tasks).fit(logits, labels)
+    calibrator = Calibrator(method, tasks).fit(logits, labels)
+    if day5_gate and has_grades(val) and f"label_{day5_gate}" in val and "last_keyframe_hpi" in val:
+        full = (val["last_keyframe_hpi"].to_numpy(np.float64) >= DAY5_VISIBLE_HPI)
+        calibrator.grade_gate = fit_grade_gate(val[full], val.loc[full, f"logit_{day5_gate}"].to_numpy(np.float64),
+                                               val.loc[full, f"label_{day5_gate}"].to_numpy(np.float64))
+    return calibrator
 
 
 def add_probabilities(pred: pd.DataFrame, calibrator=None) -> pd.DataFrame:
@@ -233,7 +242,8 @@ def add_probabilities(pred: pd.DataFrame, calibrator=None) -> pd.DataFrame:
     Where the model predicts a task's usable gate (GATES), ``prob_<task>`` is the composed probability
     ``prob_<gate> x prob_<task>_if_transferred`` (``gate_of``); the latter keeps the outcome head's own (calibrated on
     transferred embryos) probability. A recording that ends before ``DAY5_VISIBLE_HPI`` gets its day-5 gate
-    from the day-3 call (``FROM_DAY3``) when the calibrator has that map.
+    from the day-3 call (``FROM_DAY3``) when the calibrator has that map. Where ``pred`` carries the recorded
+    day-5 grades and the calibrator a ``grade_gate``, a day-5 recording's gate reads them too.
     """
     for task in calibrated_tasks(pred):
         logits = pred[f"logit_{task}"].to_numpy(np.float64)
@@ -243,6 +253,11 @@ def add_probabilities(pred: pd.DataFrame, calibrator=None) -> pd.DataFrame:
         cut_short = ~(pred["last_keyframe_hpi"].to_numpy(np.float64) >= DAY5_VISIBLE_HPI)
         pred.loc[cut_short, f"prob_{day5_gate}"] = calibrator.transform_task(
             FROM_DAY3, pred.loc[cut_short, "logit_usable_d3"].to_numpy(np.float64))
+    grade_gate = getattr(calibrator, "grade_gate", None)
+    if grade_gate and day5_gate and has_grades(pred) and "last_keyframe_hpi" in pred:
+        full = pred["last_keyframe_hpi"].to_numpy(np.float64) >= DAY5_VISIBLE_HPI
+        pred.loc[full, f"prob_{day5_gate}"] = apply_grade_gate(
+            grade_gate, pred[full], pred.loc[full, f"logit_{day5_gate}"].to_numpy(np.float64))
     for task in GATES:
         gate = gate_of(task, pred.columns)
         if gate and f"prob_{task}" in pred:
