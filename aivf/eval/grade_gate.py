@@ -7,9 +7,9 @@ discards a CC blastocyst. Where the dataset or the ``--clinical`` table carries 
 grades (one-hot; a missing grade is all zeros, as for an ungraded embryo on validation), fitted on every
 validation embryo whose recording reaches day 5. Without grades the plain calibrated gate is shown.
 
-Measured on the seed-1 dev cohort (every test embryo, against the simulator's potential outcomes):
-ECE of P(FHB | day-5) 0.048 -> 0.039, embryos with Bayes < 0.05 shown above 0.5: 8 -> 5 of 325,
-potential-outcome AUC 0.884 -> 0.898, top-1 usable rate 0.947 -> 0.957.
+Measured with ``aivf evaluate`` on the seed-1 dev cohort (every test embryo, against the simulator's
+potential outcomes; docs/evaluation.md): ECE of P(FHB | day-5) 0.048 -> 0.031, embryos with Bayes < 0.05
+shown above 0.5: 8 -> 6 of 325, potential-outcome AUC 0.884 -> 0.897, top-1 usable rate 0.947 -> 0.957.
 """
 
 from __future__ import annotations
