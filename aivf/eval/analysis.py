@@ -20,9 +20,6 @@ from aivf.sim.types import TASKS
 
 # A recording that stops before this (a day-3 transfer leaves the incubator at 67 h) shows nothing of day 5.
 DAY5_VISIBLE_HPI = 96.0
-# The day-3 call and P(FHB | day-3 transfer) are made from what was seen by the day-3 transfer: a day-3
-# transfer's recording ends at 67 h, whose last keyframe is the frame nearest the grid's 67.5-h point.
-DAY3_VIEW_HPI = 68.0
 
 BAYES_COLUMN = {"d3_fhb": "p_fhb_d3", "d5_fhb": "p_fhb_d5", "euploid": "p_euploid_d5"}
 CI_METRICS = ("auc", "within_cohort_auc", "cross_entropy", "brier", "ece")
