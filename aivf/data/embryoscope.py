@@ -68,13 +68,21 @@ def find_run_table(folder: Path) -> Path | None:
 
 
 def is_embryoscope_folder(folder: Path) -> bool:
-    """True when ``folder`` has run JPEGs plus a run table, plane subfolders or plane tokens in names."""
+    """True when ``folder`` holds an export's real markers (formats.md section 2).
+
+    That is ``*_RUN<k>.jpeg`` images, beside it or in plane subfolders (``F-15/`` ...), plus one of: a
+    run table, several planes, plane tokens in the names, or plane subfolders. A run table alone is
+    not a marker: a folder of videos with their ``frame_index,time_hpi`` CSVs (and any subfolder, say
+    ``notes/``) is a folder of videos, not one embryo's export.
+    """
+    planes = scan_runs(folder)
+    subdirs = [d for d in folder.iterdir() if d.is_dir() and PLANE_DIR_RE.match(d.name) and scan_runs(d)]
+    if not planes and not subdirs:
+        return False  # no run JPEGs anywhere: whatever tables lie here, there is no export to read
     if find_run_table(folder) is not None:
         return True
-    planes = scan_runs(folder)
     if len(planes) > 1 or (planes and "F0" not in planes):
         return True
-    subdirs = [d for d in folder.iterdir() if d.is_dir() and PLANE_DIR_RE.match(d.name) and scan_runs(d)]
     return bool(subdirs) and not (len(subdirs) == 1 and planes)  # a lone F0/ beside files is a duplicate
 
 
