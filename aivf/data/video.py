@@ -31,12 +31,71 @@ BLANK_CHECK_SIZE = 32  # the size Recording.drop_blank_tail decodes at (a width 
 VIDEO_SUFFIXES = (".mp4", ".avi", ".mkv", ".mov", ".m4v", ".mpg", ".mpeg", ".wmv", ".webm")
 
 
+MAX_FRAME_INDEX = 2**31 - 1  # a frame / run number beyond this is a typo, not a frame
+
+
+def _blank(value: object) -> bool:
+    return value is None or (isinstance(value, str) and not value.strip()) or (isinstance(value, float) and np.isnan(value))
+
+
+def _number(value: object) -> float:
+    """A cell as a float, NaN when it is not a number (bools, "nan", "12 h" ... are not numbers here)."""
+    if isinstance(value, bool):
+        return float("nan")
+    text = value.strip() if isinstance(value, str) else value
+    if isinstance(text, str) and text.lower() in ("nan", "+nan", "-nan"):
+        return float("nan")  # a literal NaN is not a time: an empty cell says "no time"
+    number = pd.to_numeric(pd.Series([text], dtype=object), errors="coerce").iloc[0]
+    return float(number) if pd.notna(number) else float("nan")
+
+
+def frame_time_series(path: Path, index_values: list, time_values: list, where: list[str],
+                      index_name: str, time_name: str) -> pd.Series:
+    """Checked ``frame/run number -> hpi`` from raw cells, sorted by number (shared by every time table).
+
+    The input-check policy (docs/architecture.md): a row with both cells empty is skipped; an empty time
+    means "no time" (the row is dropped, and the reader reports the frame as untimed); anything else must
+    be a whole frame number and a finite time, else a ``RecordingError`` names the file, the row
+    (``where[i]``: "line 5", "ImageRuns[3]"), the column and the value. A number repeated with the same
+    time is read once; repeated with different times it is an error (no copy can be taken as right).
+    """
+    numbers, times, kept = [], [], []
+    for i, (raw_index, raw_time) in enumerate(zip(index_values, time_values)):
+        if _blank(raw_index) and _blank(raw_time):
+            continue
+        index = float("nan") if _blank(raw_index) else _number(raw_index)
+        if not (np.isfinite(index) and index == round(index) and abs(index) <= MAX_FRAME_INDEX):
+            raise RecordingError(f"{path}: {where[i]}: {index_name}={raw_index!r} is not a whole frame number")
+        if _blank(raw_time):
+            continue
+        time = _number(raw_time)
+        if not np.isfinite(time):
+            raise RecordingError(f"{path}: {where[i]}: {time_name}={raw_time!r} is not a time in hours")
+        numbers.append(int(index))
+        times.append(time)
+        kept.append(where[i])
+    series = pd.Series(np.asarray(times, dtype=np.float64), index=np.asarray(numbers, dtype=np.int64))
+    repeated = series.index.duplicated(keep=False)
+    if repeated.any():
+        for number in dict.fromkeys(series.index[repeated]):
+            values = series[series.index == number]
+            if values.nunique() > 1:
+                at = ", ".join(kept[j] for j in np.flatnonzero(series.index == number))
+                raise RecordingError(f"{path}: {index_name} {number} is repeated with different times "
+                                     f"({', '.join(f'{v:g}' for v in values)} at {at}); keep one row per frame")
+        series = series[~series.index.duplicated(keep="first")]
+    return series.sort_index()
+
+
 def read_time_csv(path: Path) -> pd.Series:
-    """``frame_index -> time_hpi`` from a CSV (header ``frame_index,time_hpi``; ``time`` also accepted)."""
+    """``frame_index -> time_hpi`` from a CSV (header ``frame_index,time_hpi``; ``time`` also accepted).
+
+    Cells are checked by ``frame_time_series`` (a non-number is a RecordingError naming line and value).
+    """
     try:
-        table = pd.read_csv(path)
-    except Exception as err:  # pandas raises several parser error types
-        raise RecordingError(f"{path}: cannot read the frame-time CSV: {err}") from None
+        table = pd.read_csv(path, dtype=str, keep_default_na=False, skipinitialspace=True)
+    except Exception as err:  # pandas raises several parser error types (and EmptyDataError for 0 bytes)
+        raise RecordingError(f"{path}: cannot read the frame-time CSV: {type(err).__name__}: {err}") from None
     columns = {c.strip().lower(): c for c in table.columns}
     index_col = columns.get("frame_index")
     time_col = columns.get("time_hpi") or columns.get("time")
@@ -44,17 +103,9 @@ def read_time_csv(path: Path) -> pd.Series:
         raise RecordingError(
             f"{path}: a frame-time CSV needs the columns frame_index,time_hpi (found {list(table.columns)})"
         )
-    table = table.dropna(subset=[index_col, time_col])
-    index = pd.to_numeric(table[index_col], errors="coerce")
-    times = pd.to_numeric(table[time_col], errors="coerce")
-    bad_index = index.isna() | (index != index.round()) | ~np.isfinite(index.fillna(0))
-    for column, bad in ((index_col, bad_index), (time_col, times.isna() | ~np.isfinite(times.fillna(0)))):
-        if bad.any():
-            row = bad.to_numpy().argmax()
-            raise RecordingError(f"{path}: line {int(table.index[row]) + 2}: {column}={str(table[column].iloc[row])!r} is not "
-                                 f"{'a whole frame number' if column == index_col else 'a time in hours'} "
-                                 f"({int(bad.sum())} such row(s))")
-    return pd.Series(times.to_numpy(float), index=index.to_numpy(np.int64)).sort_index()
+    where = [f"line {i + 2}" for i in range(len(table))]  # the header is line 1
+    return frame_time_series(path, table[index_col].tolist(), table[time_col].tolist(), where,
+                             index_col.strip(), time_col.strip())
 
 
 def count_packets(path: Path) -> int:
