@@ -24,7 +24,7 @@ import pandas as pd
 from aivf.data.config import DataConfig
 from aivf.data.gomez import RUN_RE, RunsRecording, scan_runs
 from aivf.data.record import RecordingError, plane_name
-from aivf.data.video import frame_time_series
+from aivf.data.video import frame_time_series, table_cells
 
 PLANE_DIR_RE = re.compile(r"^(?:F|FP|focal_?)?([+-]?\d+)$", re.I)
 
@@ -70,15 +70,13 @@ def read_run_table(path: Path) -> pd.Series:
     if path.suffix.lower() == ".json":
         run_values, time_values, where, run_col, time_col = _json_runs(path)
     else:
-        try:
-            table = pd.read_csv(path, dtype=str, keep_default_na=False, skipinitialspace=True)
-        except Exception as err:  # pandas raises several parser error types
-            raise RecordingError(f"{path}: cannot read the run table: {type(err).__name__}: {err}") from None
-        run_col, time_col = _pick(table.columns, RUN_KEYS), _pick(table.columns, TIME_KEYS)
+        header, rows = table_cells(path, "run table")
+        run_col, time_col = _pick(header, RUN_KEYS), _pick(header, TIME_KEYS)
         if run_col is None or time_col is None:
-            raise RecordingError(f"{path}: a run table needs columns run,time (found {list(table.columns)})")
-        run_values, time_values = table[run_col].tolist(), table[time_col].tolist()
-        where = [f"line {i + 2}" for i in range(len(table))]
+            raise RecordingError(f"{path}: a run table needs columns run,time (found {header})")
+        run_at, time_at = header.index(run_col), header.index(time_col)
+        run_values, time_values = [r[run_at] for _, r in rows], [r[time_at] for _, r in rows]
+        where = [f"line {line}" for line, _ in rows]
     series = frame_time_series(path, run_values, time_values, where, str(run_col).strip(), str(time_col).strip())
     if series.empty:
         raise RecordingError(f"{path}: the run table has no run with a time")

@@ -26,6 +26,7 @@ from PIL import Image
 
 from aivf.data.config import DataConfig
 from aivf.data.record import Recording, RecordingError, plane_name, plane_order
+from aivf.data.table import TableError, read_cells
 
 BLANK_CHECK_SIZE = 32  # the size Recording.drop_blank_tail decodes at (a width decord can copy)
 VIDEO_SUFFIXES = (".mp4", ".avi", ".mkv", ".mov", ".m4v", ".mpg", ".mpeg", ".wmv", ".webm")
@@ -92,20 +93,22 @@ def read_time_csv(path: Path) -> pd.Series:
 
     Cells are checked by ``frame_time_series`` (a non-number is a RecordingError naming line and value).
     """
-    try:
-        table = pd.read_csv(path, dtype=str, keep_default_na=False, skipinitialspace=True)
-    except Exception as err:  # pandas raises several parser error types (and EmptyDataError for 0 bytes)
-        raise RecordingError(f"{path}: cannot read the frame-time CSV: {type(err).__name__}: {err}") from None
-    columns = {c.strip().lower(): c for c in table.columns}
+    header, rows = table_cells(path, "frame-time CSV")
+    columns = {c.strip().lower(): i for i, c in enumerate(header)}
     index_col = columns.get("frame_index")
-    time_col = columns.get("time_hpi") or columns.get("time")
+    time_col = columns.get("time_hpi", columns.get("time"))
     if index_col is None or time_col is None:
-        raise RecordingError(
-            f"{path}: a frame-time CSV needs the columns frame_index,time_hpi (found {list(table.columns)})"
-        )
-    where = [f"line {i + 2}" for i in range(len(table))]  # the header is line 1
-    return frame_time_series(path, table[index_col].tolist(), table[time_col].tolist(), where,
-                             index_col.strip(), time_col.strip())
+        raise RecordingError(f"{path}: a frame-time CSV needs the columns frame_index,time_hpi (found {header})")
+    return frame_time_series(path, [r[index_col] for _, r in rows], [r[time_col] for _, r in rows],
+                             [f"line {line}" for line, _ in rows], header[index_col].strip(), header[time_col].strip())
+
+
+def table_cells(path: Path, what: str) -> tuple[list[str], list[tuple[int, list[str]]]]:
+    """``read_cells`` with its errors as RecordingErrors naming the file."""
+    try:
+        return read_cells(path)
+    except (TableError, OSError) as err:
+        raise RecordingError(f"{path}: cannot read the {what}: {err}") from None
 
 
 def count_packets(path: Path) -> int:

@@ -81,11 +81,19 @@ TRANSFER_DAYS = (1, 7)  # transfer_day is a whole day of culture in this range
 
 
 def _read_table(path: str | Path) -> pd.DataFrame:
-    """Every cell of a CSV as a string ("" where empty); a BuildError naming the file if it is not a table."""
+    """Every cell of a CSV as a string ("" where empty); a BuildError naming the file if it is not a table.
+
+    Read with ``aivf.data.table.read_cells``, not ``pandas.read_csv``: a row with one cell too many
+    would make pandas shift every value of the table one column to the left, silently.
+    """
+    from aivf.data.table import TableError, read_cells
+
     try:
-        return pd.read_csv(path, dtype=str, keep_default_na=False)
-    except (pd.errors.EmptyDataError, pd.errors.ParserError, UnicodeDecodeError) as err:
-        raise BuildError(f"{path}: not a readable CSV table ({type(err).__name__}: {err})") from None
+        header, rows = read_cells(path)
+    except (TableError, OSError) as err:
+        raise BuildError(f"{path}: not a readable CSV table ({err})") from None
+    return pd.DataFrame([cells for _, cells in rows], columns=header, dtype=object) if rows else pd.DataFrame(
+        columns=header, dtype=object)
 
 
 def read_clinical(path: str | Path, strict: bool = False) -> pd.DataFrame:

@@ -141,3 +141,21 @@ def test_open_recording_wraps_an_unforeseen_reader_failure(tmp_path, monkeypatch
     monkeypatch.setattr(gomez, "scan_runs", lambda folder: {}.__getitem__("boom"))  # a KeyError deep inside
     with pytest.raises(RecordingError, match=r"G1-1: cannot read the recording: KeyError"):
         open_recording(embryo, format="gomez")
+
+
+@pytest.mark.parametrize("text, expected", [
+    ("frame_index,time_hpi\n0,1,0.5\n1,0.75\n", r"line 2: 3 cells under a header of 2"),  # pandas would shift columns
+    ("frame_index,time_hpi,time_hpi\n0,0.5,9\n", r"line 1: column 'time_hpi' appears twice"),
+    ("", r"the file is empty"),
+])
+def test_time_csv_whose_cells_do_not_fit_its_header_is_refused(tmp_path, text, expected) -> None:
+    path = write_mp4(tmp_path / "E1.mp4", synthetic_frames(2), np.array([0.5, 0.75])).with_suffix(".csv")
+    path.write_text(text)
+    with pytest.raises(RecordingError, match=rf"E1\.csv: cannot read the frame-time CSV: {expected}"):
+        open_recording(path.with_suffix(".mp4"))
+
+
+def test_time_csv_trailing_commas_and_blank_lines_read_as_written(tmp_path) -> None:
+    path = write_mp4(tmp_path / "E1.mp4", synthetic_frames(3), np.zeros(3)).with_suffix(".csv")
+    path.write_text("frame_index,time_hpi,\n0,0.5,\n\n1,0.75,\n2,1.0\n")  # a spreadsheet's trailing commas
+    assert open_recording(path.with_suffix(".mp4"), drop_blank_tail=False).times_hpi.tolist() == [0.5, 0.75, 1.0]

@@ -224,3 +224,15 @@ def test_clinic_name_with_a_slash_gives_an_addressable_leave_one_clinic_out_spli
     assert sorted(load_split(str(tmp_path / "ds"), "loco/North/West/test")["embryo_id"]) == sorted(test)
     with pytest.raises(KeyError, match="unknown split 'loco/North/test'; available: kfold/0/train"):
         split_ids(splits, "loco/North/test")
+
+
+@pytest.mark.parametrize("extra, expected", [
+    ("row", r"line 3: 4 cells under a header of 3"),  # pandas would move every value one column left
+    ("header", r"line 1: column 'd5_fhb' appears twice"),  # pandas would rename one to d5_fhb.1 and ignore it
+])
+def test_clinical_row_with_a_cell_too_many_or_a_repeated_column_is_an_error(tmp_path, extra, expected):
+    header = "embryo_id,patient_id,d5_fhb" + (",d5_fhb" if extra == "header" else "")
+    rows = ["A-1,A,1", "B-1,B,0,1" if extra == "row" else "B-1,B,0"]
+    (tmp_path / "c.csv").write_text("\n".join([header, *rows]) + "\n")
+    with pytest.raises(BuildError, match=rf"c\.csv: not a readable CSV table \({expected}"):
+        read_clinical(tmp_path / "c.csv")
