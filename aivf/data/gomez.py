@@ -22,6 +22,7 @@ import pandas as pd
 
 from aivf.data.config import DataConfig
 from aivf.data.record import ImageFilesRecording, RecordingError, jpeg_is_truncated, plane_name, plane_order
+from aivf.data.table import TableError, read_cells
 from aivf.data.video import read_time_csv
 from aivf.sim.types import EVENTS
 
@@ -47,10 +48,10 @@ def read_phases(path: Path, runs: np.ndarray) -> np.ndarray:
     """int64 (T,) phase label of each run (index into PHASES; -1 outside every annotated range)."""
     labels = np.full(len(runs), -1, dtype=np.int64)
     try:
-        table = pd.read_csv(path, header=None, names=["phase", "start", "end"], dtype=str, keep_default_na=False)
-    except Exception as err:  # pandas raises several parser error types (EmptyDataError for 0 bytes)
-        raise RecordingError(f"{path}: cannot read the phase annotation: {type(err).__name__}: {err}") from None
-    for line, (phase, start, end) in enumerate(table.itertuples(index=False), start=1):
+        _, rows = read_cells(path, names=["phase", "start_frame", "end_frame"])
+    except (TableError, OSError) as err:
+        raise RecordingError(f"{path}: cannot read the phase annotation: {err}") from None
+    for line, (phase, start, end) in rows:
         phase = str(phase).strip()
         if phase not in PHASES:
             raise RecordingError(f"{path}: line {line}: unknown phase {phase!r}; expected one of {', '.join(PHASES)}")
@@ -204,10 +205,13 @@ def open_gomez(folder: str | Path, cfg: DataConfig | None = None) -> RunsRecordi
         recording.phases = read_phases(phase_file, recording.runs)
     grades = root / "embryo_dataset_grades.csv"
     if grades.is_file():
-        table = pd.read_csv(grades)
-        row = table[table.iloc[:, 0].astype(str) == video]
-        if len(row):
-            recording.meta["grades"] = {k: (None if pd.isna(v) else v) for k, v in row.iloc[0].items()}
+        try:
+            header, rows = read_cells(grades)
+        except (TableError, OSError) as err:
+            raise RecordingError(f"{grades}: cannot read the grades table: {err}") from None
+        row = next((cells for _, cells in rows if cells[0].strip() == video), None)
+        if row is not None:  # NA / empty cells are no grade
+            recording.meta["grades"] = {k: (None if v.strip() in ("", "NA") else v.strip()) for k, v in zip(header, row)}
     if cfg.drop_blank_tail:
         recording.drop_blank_tail(cfg.blank_std)
     return recording

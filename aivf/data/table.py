@@ -17,11 +17,12 @@ class TableError(ValueError):
     """A CSV whose cells cannot be placed under its header; the message names the line (callers add the file)."""
 
 
-def read_cells(path: str | Path) -> tuple[list[str], list[tuple[int, list[str]]]]:
+def read_cells(path: str | Path, names: list[str] | None = None) -> tuple[list[str], list[tuple[int, list[str]]]]:
     """The header and ``(line, cells)`` of every non-blank row, each row padded with "" to the header's width.
 
     Trailing empty cells beyond the header (``1,0.2,`` as some spreadsheets write) are dropped; any
-    other extra cell is an error, as is a repeated column name or an empty file.
+    other extra cell is an error, as is a repeated column name or an empty file. ``names``: the
+    columns of a file without a header row (then every row is data).
 
     Raises:
         TableError: naming the line; OSError if the file cannot be opened.
@@ -34,9 +35,12 @@ def read_cells(path: str | Path) -> tuple[list[str], list[tuple[int, list[str]]]
         raise TableError(f"not UTF-8 text ({err})") from None
     except csv.Error as err:
         raise TableError(f"line {reader.line_num}: {err}") from None
-    if not rows:
+    if names is not None:
+        header, body = list(names), rows
+    elif not rows:
         raise TableError("the file is empty (no header)")
-    (_, header), body = rows[0], rows[1:]
+    else:
+        (_, header), body = rows[0], rows[1:]
     seen: dict[str, int] = {}
     for position, name in enumerate(header):
         key = name.strip().lower()
@@ -50,7 +54,7 @@ def read_cells(path: str | Path) -> tuple[list[str], list[tuple[int, list[str]]]
         while len(cells) > width and not cells[-1].strip():
             cells = cells[:-1]
         if len(cells) > width:
-            raise TableError(f"line {line}: {len(cells)} cells under a header of {width} ({','.join(header)}): "
+            raise TableError(f"line {line}: {len(cells)} cells for {width} columns ({','.join(header)}): "
                              f"{','.join(cells)!r}; a cell holding a comma must be quoted")
         out.append((line, cells + [""] * (width - len(cells))))
     return header, out

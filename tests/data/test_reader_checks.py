@@ -144,7 +144,7 @@ def test_open_recording_wraps_an_unforeseen_reader_failure(tmp_path, monkeypatch
 
 
 @pytest.mark.parametrize("text, expected", [
-    ("frame_index,time_hpi\n0,1,0.5\n1,0.75\n", r"line 2: 3 cells under a header of 2"),  # pandas would shift columns
+    ("frame_index,time_hpi\n0,1,0.5\n1,0.75\n", r"line 2: 3 cells for 2 columns"),  # pandas would shift columns
     ("frame_index,time_hpi,time_hpi\n0,0.5,9\n", r"line 1: column 'time_hpi' appears twice"),
     ("", r"the file is empty"),
 ])
@@ -159,3 +159,11 @@ def test_time_csv_trailing_commas_and_blank_lines_read_as_written(tmp_path) -> N
     path = write_mp4(tmp_path / "E1.mp4", synthetic_frames(3), np.zeros(3)).with_suffix(".csv")
     path.write_text("frame_index,time_hpi,\n0,0.5,\n\n1,0.75,\n2,1.0\n")  # a spreadsheet's trailing commas
     assert open_recording(path.with_suffix(".mp4"), drop_blank_tail=False).times_hpi.tolist() == [0.5, 0.75, 1.0]
+
+
+def test_phase_row_with_a_cell_too_many_is_refused_not_shifted(tmp_path) -> None:
+    embryo = tmp_path / "G1-1"
+    write_runs(embryo, [1, 2, 3])
+    (embryo / "G1-1_phases.csv").write_text("tPB2,1,2\nt2,3,3,9\n")  # pandas would take 't2' as an index
+    with pytest.raises(RecordingError, match=r"G1-1_phases\.csv: cannot read the phase annotation: line 2: 4 cells"):
+        open_recording(embryo)

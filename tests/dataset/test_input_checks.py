@@ -227,7 +227,7 @@ def test_clinic_name_with_a_slash_gives_an_addressable_leave_one_clinic_out_spli
 
 
 @pytest.mark.parametrize("extra, expected", [
-    ("row", r"line 3: 4 cells under a header of 3"),  # pandas would move every value one column left
+    ("row", r"line 3: 4 cells for 3 columns"),  # pandas would move every value one column left
     ("header", r"line 1: column 'd5_fhb' appears twice"),  # pandas would rename one to d5_fhb.1 and ignore it
 ])
 def test_clinical_row_with_a_cell_too_many_or_a_repeated_column_is_an_error(tmp_path, extra, expected):
