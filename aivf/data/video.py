@@ -35,19 +35,23 @@ VIDEO_SUFFIXES = (".mp4", ".avi", ".mkv", ".mov", ".m4v", ".mpg", ".mpeg", ".wmv
 MAX_FRAME_INDEX = 2**31 - 1  # a frame / run number beyond this is a typo, not a frame
 
 
-def _blank(value: object) -> bool:
-    return value is None or (isinstance(value, str) and not value.strip()) or (isinstance(value, float) and np.isnan(value))
+def _numbers(values: list) -> np.ndarray:
+    """float64 (N,): each cell as a number; NaN where empty or not a number (bools, "nan", "12 h" ...)."""
+    cells = []
+    for value in values:
+        if isinstance(value, str):
+            value = value.strip()
+            value = None if not value or value.lower() in ("nan", "+nan", "-nan") else value  # "nan" is no time
+        elif isinstance(value, bool):
+            value = None  # JSON true/false: not a number, whatever Python thinks
+        cells.append(value)
+    return pd.to_numeric(pd.Series(cells, dtype=object), errors="coerce").to_numpy(np.float64, na_value=np.nan)
 
 
-def _number(value: object) -> float:
-    """A cell as a float, NaN when it is not a number (bools, "nan", "12 h" ... are not numbers here)."""
-    if isinstance(value, bool):
-        return float("nan")
-    text = value.strip() if isinstance(value, str) else value
-    if isinstance(text, str) and text.lower() in ("nan", "+nan", "-nan"):
-        return float("nan")  # a literal NaN is not a time: an empty cell says "no time"
-    number = pd.to_numeric(pd.Series([text], dtype=object), errors="coerce").iloc[0]
-    return float(number) if pd.notna(number) else float("nan")
+def _blank(values: list) -> np.ndarray:
+    """bool (N,): the cell is empty (None, NaN, or only spaces)."""
+    return np.array([v is None or (isinstance(v, str) and not v.strip()) or (isinstance(v, float) and np.isnan(v))
+                     for v in values], dtype=bool)
 
 
 def frame_time_series(path: Path, index_values: list, time_values: list, where: list[str],
@@ -60,22 +64,20 @@ def frame_time_series(path: Path, index_values: list, time_values: list, where: 
     (``where[i]``: "line 5", "ImageRuns[3]"), the column and the value. A number repeated with the same
     time is read once; repeated with different times it is an error (no copy can be taken as right).
     """
-    numbers, times, kept = [], [], []
-    for i, (raw_index, raw_time) in enumerate(zip(index_values, time_values)):
-        if _blank(raw_index) and _blank(raw_time):
-            continue
-        index = float("nan") if _blank(raw_index) else _number(raw_index)
-        if not (np.isfinite(index) and index == round(index) and abs(index) <= MAX_FRAME_INDEX):
-            raise RecordingError(f"{path}: {where[i]}: {index_name}={raw_index!r} is not a whole frame number")
-        if _blank(raw_time):
-            continue
-        time = _number(raw_time)
-        if not np.isfinite(time):
-            raise RecordingError(f"{path}: {where[i]}: {time_name}={raw_time!r} is not a time in hours")
-        numbers.append(int(index))
-        times.append(time)
-        kept.append(where[i])
-    series = pd.Series(np.asarray(times, dtype=np.float64), index=np.asarray(numbers, dtype=np.int64))
+    index, times = _numbers(index_values), _numbers(time_values)
+    no_index, no_time = _blank(index_values), _blank(time_values)
+    row = ~(no_index & no_time)  # fully blank rows are skipped
+    whole = np.isfinite(index) & (index == np.round(index)) & (np.abs(np.nan_to_num(index)) <= MAX_FRAME_INDEX)
+    bad_index = row & ~whole
+    bad_time = row & whole & ~no_time & ~np.isfinite(times)
+    if bad_index.any() or bad_time.any():
+        i = int(np.flatnonzero(bad_index | bad_time)[0])
+        if bad_index[i]:
+            raise RecordingError(f"{path}: {where[i]}: {index_name}={index_values[i]!r} is not a whole frame number")
+        raise RecordingError(f"{path}: {where[i]}: {time_name}={time_values[i]!r} is not a time in hours")
+    keep = row & ~no_time
+    kept = [w for w, k in zip(where, keep) if k]
+    series = pd.Series(times[keep], index=index[keep].astype(np.int64))
     repeated = series.index.duplicated(keep=False)
     if repeated.any():
         for number in dict.fromkeys(series.index[repeated]):
