@@ -73,8 +73,9 @@ class KeyframeGrid:
             np.zeros(len(targets), int)
         left = np.maximum(right - 1, 0)
         pick = np.where(np.abs(times[left] - targets) <= np.abs(times[right] - targets), left, right)
-        chosen = times[pick]
-        return np.where(np.abs(chosen - targets) <= self.tolerance_h, chosen, np.nan)
+        chosen = np.where(np.abs(times[pick] - targets) <= self.tolerance_h, times[pick], np.nan)
+        repeat = np.concatenate([[False], chosen[1:] == chosen[:-1]])  # one frame seen twice adds nothing
+        return np.where(repeat, np.nan, chosen)
 
 
 def _lag_tables(max_lag: int, step_h: float) -> tuple[np.ndarray, np.ndarray]:
