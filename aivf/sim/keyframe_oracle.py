@@ -233,3 +233,45 @@ def _oracle_block(times, t_vis, frag, icm, te, age, ivf, kf, h, tables):
     out["fhb"] = (post * future * np.where(blast, te_seen, te_avg)).sum(axis=1)
     out["euploid"] = post[:, : P.NUM_Q_NODES * 2].sum(axis=1)
     return out
+
+
+def ceiling_table(truth) -> dict[str, float]:
+    """The ceilings of docs/simulator.md: exact posterior vs keyframe oracle vs oracle without grades.
+
+    AUC against the potential outcomes over every embryo (``all``) and over the transferable ones (``tr``:
+    blastulation started by 116 h, as ``aivf evaluate`` counts them), and the within-patient Spearman of each
+    oracle with the exact posterior over the transferable embryos (patients with >= 3), averaged.
+    """
+    from scipy.stats import spearmanr
+    from sklearn.metrics import roc_auc_score
+
+    out = {}
+    tr = (truth["t_tSB"] <= 116.0).to_numpy()
+    patient = truth["embryo_id"].str.rsplit("-", n=1).str[0].to_numpy()
+    for exact in ("p_fhb_d3", "p_fhb_d5", "p_euploid_d5"):
+        y = (truth["ploidy"] == "euploid" if "euploid" in exact else truth["fhb_potential"]).to_numpy()
+        for name, rows in (("all", np.ones(len(y), bool)), ("tr", tr)):
+            for column in (exact, f"{exact}_kf", f"{exact}_kf_nograde"):
+                out[f"auc_{column}_{name}"] = float(roc_auc_score(y[rows], truth[column].to_numpy()[rows]))
+        sub = truth[tr].assign(patient=patient[tr])
+        for column in (f"{exact}_kf", f"{exact}_kf_nograde"):
+            rho = [spearmanr(g[column], g[exact])[0] for _, g in sub.groupby("patient") if len(g) >= 3]
+            out[f"rank_agreement_{column}_vs_exact"] = float(np.nanmean(rho))
+    return out
+
+
+if __name__ == "__main__":  # python -m aivf.sim.keyframe_oracle [num_patients] [seed]: the ceilings of docs/simulator.md
+    import sys
+
+    import pandas as pd
+
+    from aivf.config import ExperimentConfig
+    from aivf.sim.cohort import sample_cohort
+    from aivf.sim.config import SimConfig
+
+    patients = int(sys.argv[1]) if len(sys.argv) > 1 else 3300
+    seed = int(sys.argv[2]) if len(sys.argv) > 2 else 3
+    grid = KeyframeGrid.from_config(ExperimentConfig().data.keyframes)
+    cohort = sample_cohort(SimConfig(num_patients=patients), seed, keyframes=grid)
+    print(f"{len(cohort.truth)} embryos, seed {seed}, keyframes at {np.round(grid.targets_hpi, 1).tolist()} hpi")
+    print(pd.Series(ceiling_table(cohort.truth)).round(3).to_string())
