@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import json
+
 import pytest
 
 from aivf.eval import metrics
 from aivf.eval.analysis import analyze
 from aivf.eval.config import EvalConfig
+from aivf.eval.evaluate_cli import _clean
 from aivf.eval.orderings import is_blastocyst
 from aivf.eval.report import render_report
 from tests.eval.synthetic import synthetic_cohort
@@ -76,6 +79,7 @@ def test_no_oracle_columns_no_block(cohort):
 
 
 def test_report_shows_the_ceiling_and_the_compass_target(result):
+    assert "NaN" not in json.dumps(_clean(result["keyframe_oracle"]))  # metrics.json stays valid JSON
     page = render_report(result)
     assert "Attainable ceiling: the keyframe oracle" in page
     assert "Compass target: within 0.03 AUC of the keyframe oracle" in page
