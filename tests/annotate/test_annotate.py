@@ -178,3 +178,21 @@ def test_real_gomez_samples(checkpoint, tmp_path):
         assert row["frames"] == len(numbers)
         # no time file: the reader's constant-interval times are a guess, so no hpi column
         assert list(pd.read_csv(tmp_path / f"{row['embryo_id']}_events.csv").columns) == ["event", "frame"]
+
+
+def test_pdb_slide_every_well(checkpoint, tmp_path):
+    """An EmbryoScope .pdb slide: each well is one recording; a damaged .pdb beside it is reported."""
+    from aivf.annotate.cli import annotate
+    from tests.data.test_pdb import write_pdb
+
+    folder = tmp_path / "slides"
+    folder.mkdir()
+    write_pdb(folder / "D2019.03.04_S00123_I3145_D1.pdb", {2: 20, 6: 14}, time_of=lambda run: 1.0 + 4.0 * (run - 1))
+    (folder / "damaged.pdb").write_bytes(b"SQLite format 3\x00" + b"\x00" * 100)
+    result = annotate(folder, checkpoint, out=tmp_path / "out", progress=False)
+    assert sorted(r["embryo_id"] for r in result["done"]) == ["D2019.03.04_S00123_I3145_WELL2",
+                                                              "D2019.03.04_S00123_I3145_WELL6"]
+    assert [Path(r["recording"]).name for r in result["failed"]] == ["damaged.pdb"]
+    check_rows(tmp_path / "out" / "D2019.03.04_S00123_I3145_WELL6_phases.csv", np.arange(1, 15))
+    events = pd.read_csv(tmp_path / "out" / "D2019.03.04_S00123_I3145_WELL2_events.csv")
+    assert np.allclose(events["time_hpi"], 1.0 + 4.0 * (events["frame"] - 1))
