@@ -63,6 +63,8 @@ def main() -> None:
     parser.add_argument("--frames", type=int, default=500)
     parser.add_argument("--format", choices=["gomez", "mp4"], default="gomez")
     parser.add_argument("--threads", type=int, default=2, help="torch threads (the target is for 2 cores)")
+    parser.add_argument("--layout", choices=["swap", "shifted"], default="swap", help="annotate --layout")
+    parser.add_argument("--batch-size", type=int, default=32)
     parser.add_argument("--config", default=str(ROOT / "configs" / "default.yaml"))
     args = parser.parse_args()
 
@@ -82,10 +84,12 @@ def main() -> None:
         what = make_gomez(tmp / "data", args.frames) if args.format == "gomez" else make_mp4(tmp / "data", args.frames)
         target = tmp / "data" / ("embryo_dataset/BENCH-1" if args.format == "gomez" else "BENCH-1.mp4")
         start = time.perf_counter()
-        result = annotate(target, tmp / "ckpt", out=tmp / "out", progress=False)
+        result = annotate(target, tmp / "ckpt", out=tmp / "out", batch_size=args.batch_size, progress=False,
+                          layout=args.layout)
         seconds = time.perf_counter() - start
     row = result["done"][0]
-    print(f"aivf annotate, {row['frames']} frames ({what}), {args.threads} torch thread(s), model of {args.config}:")
+    print(f"aivf annotate --layout {args.layout}, {row['frames']} frames ({what}), {args.threads} torch thread(s), "
+          f"batch {args.batch_size}, model of {args.config}:")
     print(f"  {seconds:.1f} s in all, model load included ({row['frames'] / seconds:.0f} frames/s); "
           f"recording {row['seconds']:.1f} s = decode {row['decode_s']:.1f} s + model {row['model_s']:.1f} s "
           f"over {row['clips']} clips; target < 30 s")

@@ -24,9 +24,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         "folder of a model trained with a phase head")
     add_config_arguments(parser)
     parser.add_argument("--out", metavar="DIR", default="annotations", help="output folder (default: ./annotations)")
-    parser.add_argument("--batch-size", type=int, default=16, help="clips per forward pass (default 16)")
+    parser.add_argument("--batch-size", type=int, default=32, help="clips per forward pass (default 32)")
     parser.add_argument("--change-penalty", type=float, default=0.0, metavar="NATS",
                         help="log-probability cost of each phase change in the decoding (default 0: order only)")
+    parser.add_argument("--layout", choices=["swap", "shifted"], default="swap",
+                        help="how each frame enters a clip: swap = into the recording's training keyframes, one clip "
+                             "per frame (default, more accurate); shifted = shifted keyframe grids shared by ~K frames "
+                             "(several times faster); docs/annotate.md")
     parser.add_argument("--no-progress", action="store_true", help="no progress bars")
 
 
@@ -49,8 +53,8 @@ def list_inputs(path: Path) -> list[Path]:
     return [path]
 
 
-def annotate(input_path, checkpoint, config=None, overrides=None, out="annotations", batch_size: int = 16,
-             change_penalty: float = 0.0, progress: bool = True) -> dict:
+def annotate(input_path, checkpoint, config=None, overrides=None, out="annotations", batch_size: int = 32,
+             change_penalty: float = 0.0, progress: bool = True, layout: str = "swap") -> dict:
     """Python API of ``aivf annotate``; returns ``{"done": [row, ...], "failed": [row, ...], "summary": csv}``.
 
     Each done row: recording, embryo_id, frames, clips, seconds, frames_per_s, phases (the CSV path);
@@ -83,7 +87,7 @@ def annotate(input_path, checkpoint, config=None, overrides=None, out="annotatio
                 warnings.simplefilter("ignore")  # repaired defects are in meta; printing each would flood the log
                 with open_recording(path, cfg.data) as recording:
                     phases = predict_frames(model, recording, cfg.data.keyframes, cfg.dataset.loader.pixel_mean,
-                                            cfg.dataset.loader.pixel_std, batch_size, progress)
+                                            cfg.dataset.loader.pixel_std, batch_size, progress, layout)
                     decoded = monotone_viterbi(phases.log_probs, change_penalty)
                     video = recording.embryo_id
                     if video in used:  # two recordings with one id (e.g. a.mp4 and a/ folder): keep both
@@ -111,7 +115,7 @@ def annotate(input_path, checkpoint, config=None, overrides=None, out="annotatio
 def run(args: argparse.Namespace) -> int:
     try:
         result = annotate(args.input, args.checkpoint, args.config, args.overrides, args.out, args.batch_size,
-                          args.change_penalty, not args.no_progress)
+                          args.change_penalty, not args.no_progress, args.layout)
     except (FileNotFoundError, ValueError) as err:
         print(f"aivf annotate: {err}")
         return 1

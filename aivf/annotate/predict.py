@@ -13,7 +13,7 @@ import numpy as np
 import torch
 from tqdm.auto import tqdm
 
-from aivf.annotate.windows import frame_windows
+from aivf.annotate.windows import Layout, frame_windows
 from aivf.data.keyframes import grid_targets
 from aivf.data.record import Recording, center_crop
 
@@ -53,7 +53,7 @@ def read_all_frames(recording: Recording, size: int, crop_fraction: float, chunk
 
 @torch.no_grad()
 def predict_frames(model: torch.nn.Module, recording: Recording, keyframes, pixel_mean: float, pixel_std: float,
-                   batch_size: int = 16, progress: bool = True) -> FramePhases:
+                   batch_size: int = 32, progress: bool = True, layout: Layout = "swap") -> FramePhases:
     """Phase log-probabilities of every frame of ``recording``.
 
     Args:
@@ -62,6 +62,8 @@ def predict_frames(model: torch.nn.Module, recording: Recording, keyframes, pixe
         keyframes: the run's KeyframeConfig (grid, tolerance, crop).
         pixel_mean, pixel_std: the training loader's normalisation.
         batch_size: clips per forward pass.
+        layout: how frames enter clips: ``swap`` (accurate, one clip per frame) or ``shifted`` (shared clips,
+            several times faster); see :mod:`aivf.annotate.windows`.
     """
     config = model.config
     if not getattr(config, "phase_head", False):
@@ -77,7 +79,7 @@ def predict_frames(model: torch.nn.Module, recording: Recording, keyframes, pixe
 
     start = time.perf_counter()
     grid = grid_targets(_with_k(keyframes, config.num_frames))
-    windows = frame_windows(recording.times_hpi, grid, keyframes.tolerance_h)
+    windows = frame_windows(recording.times_hpi, grid, keyframes.tolerance_h, layout)
     pixels = torch.from_numpy(frames).float().div_(255.0).sub_(pixel_mean).div_(pixel_std)  # (T, C, H, W)
     per_clip = []
     for first in tqdm(range(0, len(windows.indices), batch_size), desc=f"phases {recording.embryo_id}",

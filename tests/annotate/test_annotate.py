@@ -133,7 +133,7 @@ def test_clips_predict_each_frame_at_its_own_time(checkpoint, tmp_path):
                     keyframe_mask=torch.from_numpy(windows.mask[clip])[None])
     expected = out.phase_logits[0, windows.slot_of_frame[t]].log_softmax(-1).numpy()
     assert np.allclose(phases.log_probs[t], expected, atol=1e-5)
-    assert phases.log_probs.shape == (30, 16) and phases.num_clips < 30
+    assert phases.log_probs.shape == (30, 16) and phases.num_clips == 30  # swap: one clip per frame
 
 
 def test_cli_exit_codes(checkpoint, cohort, tmp_path, capsys):
@@ -142,9 +142,10 @@ def test_cli_exit_codes(checkpoint, cohort, tmp_path, capsys):
     parser = argparse.ArgumentParser()
     cli.add_arguments(parser)
     args = parser.parse_args([str(cohort / "gomez" / "embryo_dataset" / "AA1-2"), "--checkpoint", str(checkpoint),
-                              "--out", str(tmp_path / "one"), "--no-progress"])
+                              "--out", str(tmp_path / "one"), "--no-progress", "--layout", "shifted"])
     assert cli.run(args) == 0
     assert "1 recording(s) annotated, 0 failed" in capsys.readouterr().out
+    check_rows(tmp_path / "one" / "AA1-2_phases.csv", np.arange(1, 31))
     args = parser.parse_args([str(cohort / "videos" / "broken-1.mp4"), "--checkpoint", str(checkpoint),
                               "--out", str(tmp_path / "bad"), "--no-progress"])
     assert cli.run(args) == 1  # nothing annotated

@@ -71,10 +71,26 @@ def test_phase_rows_tile_every_frame_number_including_missing_runs():
     assert event_frames(np.array([0, 0, 1, 3, 3])) == {0: 0, 1: 2, 3: 3}
 
 
-def test_every_frame_is_its_own_keyframe_in_some_clip():
+def test_swap_puts_each_frame_into_the_training_clip():
+    times = np.array([0.0, 5.0, 9.0, 11.5, 20.0, 31.0])
+    grid = np.array([10.0, 20.0, 30.0])
+    windows = frame_windows(times, grid, tolerance_h=1.5)
+    # training clip: nearest frames to 10, 20, 30 within 1.5 h = frames 2 (9.0), 4 (20.0), 5 (31.0)
+    assert windows.indices.tolist() == [[0, 4, 5], [1, 4, 5], [2, 4, 5], [3, 4, 5], [2, 4, 5], [2, 4, 5]]
+    assert windows.slot_of_frame.tolist() == [0, 0, 0, 0, 1, 2]
+    assert windows.clip_of_frame.tolist() == list(range(6))
+    assert windows.hpi[1].tolist() == [5.0, 20.0, 31.0]  # the frame at its true hpi, the others at theirs
+    far = frame_windows(times, grid, tolerance_h=0.5)  # 9.0 and 31.0 are too far from 10 and 30
+    assert far.indices[4].tolist() == [-1, 4, -1] and far.hpi[4].tolist() == [10.0, 20.0, 30.0]
+    assert far.mask[4].tolist() == [False, True, False]
+    with pytest.raises(ValueError, match="layout"):
+        frame_windows(times, grid, 1.0, layout="sideways")
+
+
+def test_shifted_clips_are_shared_and_keep_the_spacing():
     times = np.sort(np.random.default_rng(0).uniform(0, 140, 500))
     grid = np.linspace(12, 116, 16)
-    windows = frame_windows(times, grid, tolerance_h=1.0)
+    windows = frame_windows(times, grid, tolerance_h=1.0, layout="shifted")
     frames = np.arange(len(times))
     assert (windows.clip_of_frame >= 0).all()
     # frame t is at its own slot of its clip, and that slot is the grid point nearest t's hpi
