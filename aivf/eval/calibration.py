@@ -85,6 +85,7 @@ class Calibrator:
             raise ValueError(f"calibration method must be one of {METHODS}, not {method!r} (eval.calibration)")
         self.method, self.tasks, self.min_labels, self.l2 = method, tuple(tasks), int(min_labels), float(l2)
         self.params: dict[str, dict] = {}
+        self.grade_gate: dict | None = None  # aivf.eval.grade_gate: the day-5 gate read with recorded grades
 
     def _fit_task(self, x: np.ndarray, y: np.ndarray) -> dict:
         """Parameters of one task from its known (logit, label) pairs."""
@@ -145,7 +146,8 @@ class Calibrator:
         """Write ``calibration.json`` into ``folder`` (the checkpoint folder)."""
         path = Path(folder) / CALIBRATION_FILE
         path.write_text(json.dumps({"version": FORMAT_VERSION, "method": self.method, "tasks": list(self.tasks),
-                                    "min_labels": self.min_labels, "l2": self.l2, "params": self.params}, indent=1))
+                                    "min_labels": self.min_labels, "l2": self.l2, "params": self.params,
+                                    "grade_gate": self.grade_gate}, indent=1))
         return path
 
     @classmethod
@@ -168,4 +170,5 @@ class Calibrator:
                              f"this aivf reads (version {FORMAT_VERSION}); refit it with aivf evaluate")
         cal = cls(data["method"], data["tasks"], data.get("min_labels", 10), data.get("l2", 1e-3))
         cal.params = data["params"]
+        cal.grade_gate = data.get("grade_gate")
         return cal

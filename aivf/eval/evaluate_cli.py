@@ -77,6 +77,7 @@ def evaluate_run(checkpoint: str | Path, config: list[str] | None = None, overri
     from aivf.dataset.loader import load_split, read_splits
     from aivf.dataset.splits import split_ids
     from aivf.eval.analysis import analyze
+    from aivf.eval.grade_gate import with_grades
     from aivf.eval.report import render_report
     from aivf.eval.scoring import (
         add_probabilities,
@@ -106,7 +107,7 @@ def evaluate_run(checkpoint: str | Path, config: list[str] | None = None, overri
     cal_split = ec.calibration_split or sibling_split(split, "val")
     if split_ids(splits, cal_split):
         val_ds = load_split(ds_path, cal_split)
-        val = score_split(model, val_ds, cfg)
+        val = with_grades(score_split(model, val_ds, cfg), split_table(val_ds))
         calibrator = fit_calibrator(val, ec.calibration, val_ds["biopsied"] if "biopsied" in val_ds.column_names else None)
         path = calibrator.save(ckpt)
         notes.append(f"Probabilities calibrated ({ec.calibration}) on the '{cal_split}' split "
@@ -114,8 +115,8 @@ def evaluate_run(checkpoint: str | Path, config: list[str] | None = None, overri
     else:
         notes.append(f"Empty '{cal_split}' split: probabilities are the model's uncalibrated sigmoid outputs.")
     ds = load_split(ds_path, split)
-    pred = add_probabilities(score_split(model, ds, cfg), calibrator)
     table = split_table(ds)
+    pred = add_probabilities(with_grades(score_split(model, ds, cfg), table), calibrator)
     truth_df = pd.read_csv(truth_csv) if truth_csv.is_file() else None
     kid_train = None
     if truth_df is not None and clinical_csv.is_file():

@@ -71,7 +71,8 @@ def recording_batch(path: Path, embryo_id: str | None, cfg, model_cfg, covariate
 def clinical_table(path: str | Path) -> tuple[pd.DataFrame, dict[str, str]]:
     """The ``--clinical`` table indexed by embryo id, and ``embryo id -> why its row cannot be used``.
 
-    Only the columns ranking uses are checked (embryo_id, patient_id, maternal_age, method; input-check
+    Only the columns ranking uses are checked (embryo_id, patient_id, maternal_age, method, and the day-5
+    grades expansion_d5 / icm_d5 / te_d5 where present; input-check
     policy of docs/architecture.md): a row with a value outside its vocabulary, or an id on several
     rows, leaves its embryo out of the ranking with the reason (the page's "not used" list); the rest
     of the cohort is ranked. Without a patient_id column, patients are the id before its last dash.
@@ -95,7 +96,18 @@ def clinical_table(path: str | Path) -> tuple[pd.DataFrame, dict[str, str]]:
     for embryo, rows in table[repeated].groupby("embryo_id"):
         lines = ", ".join(str(i + 2) for i in rows.index)
         problems[str(embryo)] = f"{path}: embryo id on lines {lines} (which row is this embryo?)"
-    usable = table["embryo_id"].notna() & ~repeated & (table["input_error"] == "")
+    from aivf.eval.grade_gate import GRADE_COLUMNS
+
+    grades = [c for c in GRADE_COLUMNS if c in raw]
+    if grades:  # the recorded day-5 grades the gate reads (aivf.eval.grade_gate); a bad one leaves its embryo out
+        from aivf.dataset.records import check_records
+
+        records = raw[grades].copy()
+        for embryo, found in zip(table["embryo_id"], check_records(records)):
+            if found and embryo:
+                problems.setdefault(str(embryo), f"{path}: {'; '.join(found)}")
+        table[grades] = records[grades].to_numpy()
+    usable = table["embryo_id"].notna() & ~repeated & (table["input_error"] == "") & ~table["embryo_id"].isin(problems)
     return table[usable].set_index("embryo_id"), problems
 
 
@@ -123,7 +135,10 @@ def get_calibrator(ckpt: Path, cfg, ds_path: str | None):
 
         cal_split = cfg.eval.calibration_split or eval_split(cfg, None, "val")
         val_ds = load_split(ds_path, cal_split)
-        val = score_split(load_model(ckpt), val_ds, cfg)
+        from aivf.eval.evaluate_cli import split_table
+        from aivf.eval.grade_gate import with_grades
+
+        val = with_grades(score_split(load_model(ckpt), val_ds, cfg), split_table(val_ds))
         biopsied = val_ds["biopsied"] if "biopsied" in val_ds.column_names else None
     except Exception as err:  # no dataset, no split: rank anyway, and say so on the page
         return None, f"uncalibrated sigmoid outputs (no calibration.json and no validation split: {err})"[:300]
@@ -144,6 +159,8 @@ def _thumbnails(batch: dict, i: int, n: int, mean: float, std: float) -> tuple[n
 
 def _score_dataset(model, path: Path, split: str | None, cfg, thumbs: dict) -> pd.DataFrame:
     from aivf.dataset.loader import iter_eval_batches, load_split
+    from aivf.eval.evaluate_cli import split_table
+    from aivf.eval.grade_gate import with_grades
     from aivf.eval.scoring import predict
 
     ec, loader = cfg.eval, cfg.dataset.loader
@@ -156,6 +173,7 @@ def _score_dataset(model, path: Path, split: str | None, cfg, thumbs: dict) -> p
             yield batch
 
     pred = predict(model, batches(), total=-(-len(ds) // ec.batch_size), desc=f"ranking {len(ds)} embryos")
+    pred = with_grades(pred, split_table(ds))
     return pred.assign(source=f"dataset {path}" + (f" ({split})" if split else ""))
 
 
@@ -194,7 +212,12 @@ def _score_recordings(model, root: Path, clinical: str | None, cfg, thumbs: dict
         thumbs[fact["embryo_id"]] = _thumbnails(batch, 0, ec.rank_thumbnails, loader.pixel_mean, loader.pixel_std)
     if not rows:
         raise RuntimeError(f"{root}: no recording could be read: {skipped[:3]}")
-    return pd.concat(rows, ignore_index=True), skipped
+    pred = pd.concat(rows, ignore_index=True)
+    if table is not None:
+        from aivf.eval.grade_gate import with_grades
+
+        pred = with_grades(pred, table.reset_index())
+    return pred, skipped
 
 
 def rank_cohort(checkpoint, input_path, config=None, overrides=None, split=None, clinical=None, out=None,
@@ -249,6 +272,9 @@ def rank_cohort(checkpoint, input_path, config=None, overrides=None, split=None,
                  "P(FHB | day-3/day-5) shown = P(usable on day 3 / by day 6) x P(FHB | transfer); P(euploid) on biopsied blastocysts "
                  "only, so it is not a calibrated probability for an embryo that did not form a blastocyst"
                  if "prob_usable_d5" in pred else ". P(euploid) is calibrated on biopsied blastocysts only")
+    if getattr(calibrator, "grade_gate", None) and any(c in pred for c in ("expansion_d5", "icm_d5", "te_d5")):
+        cal_note += ("; P(usable blastocyst by day 6) of a recording that reaches day 5 also reads the recorded day-5 "
+                     "expansion and ICM/TE grades (fitted on validation)")
     meta = {"checkpoint": str(ckpt), "input": str(input_path), "calibration": cal_note, "speed": speed,
             "skipped": skipped, "seconds": seconds}
     top = None if thumbnails_top is None or thumbnails_top < 0 else thumbnails_top

@@ -17,7 +17,8 @@ from tqdm.auto import tqdm
 
 from aivf.eval.analysis import DAY5_VISIBLE_HPI
 from aivf.eval.attribution import temporal_occlusion
-from aivf.sim.types import TASKS
+from aivf.eval.grade_gate import apply_grade_gate, fit_grade_gate, has_grades
+from aivf.sim.types import DAY3_VIEW_HPI, TASKS
 
 
 def resolve_checkpoint(path: str | Path) -> Path:
@@ -98,6 +99,26 @@ def gate_of(task: str, columns) -> str | None:
     return next((g for g in GATES.get(task, ()) if {f"logit_{g}", f"prob_{g}"} & columns), None)
 
 
+# Day-3 predictions read only the keyframes a day-3 decision sees (DAY3_VIEW_HPI). Their labels come only from
+# day-3 transfers, whose recordings end at 67 h: on a full recording the day-3 FHB head would read five days of
+# frames it was never trained on (seed-1 dev cohort: shown P(FHB | day-3) averaged 0.59 over every embryo where the
+# truth averages 0.25, ECE 0.33).
+DAY3_TASKS = ("d3_fhb", "usable_d3")
+
+
+def day3_view(batch: dict) -> torch.Tensor | None:
+    """[B, K] keyframe mask keeping only keyframes up to DAY3_VIEW_HPI, or None when no keyframe lies beyond it."""
+    hpi = batch.get("keyframe_hpi")
+    if hpi is None:
+        return None
+    mask = batch.get("keyframe_mask")
+    present = mask.bool() if mask is not None else torch.isfinite(hpi)
+    seen_by_day3 = hpi.float() <= DAY3_VIEW_HPI  # NaN compares False
+    if not (present & ~seen_by_day3).any():
+        return None
+    return present & seen_by_day3
+
+
 def aux_tasks_of(model: torch.nn.Module) -> list[str]:
     """The clinic-record targets the model predicts (``config.aux_tasks``), [] for older checkpoints."""
     return list(getattr(getattr(model, "config", None), "aux_tasks", []) or [])
@@ -110,7 +131,8 @@ def predict(model: torch.nn.Module, batches, total: int | None = None, desc: str
 
     With auxiliary heads also ``logit_<aux task>`` (e.g. ``logit_usable_d5``); with a phase head
     ``stage_index``: the phase predicted at the last present keyframe (index into the 16 Gomez phases).
-    ``label_<task>`` columns where the batches carry labels.
+    ``label_<task>`` columns where the batches carry labels. The day-3 tasks (DAY3_TASKS) are scored on
+    ``day3_view``: the keyframes seen by a day-3 transfer, as their training labels were.
 
     Args:
         model: returns ``.logits`` [B, 3] for the training-batch inputs.
@@ -128,6 +150,16 @@ def predict(model: torch.nn.Module, batches, total: int | None = None, desc: str
         if out.aux_logits is not None:
             for j, task in enumerate(aux):
                 frame[f"logit_{task}"] = out.aux_logits[:, j].float().numpy()
+        day3_mask = day3_view(batch)
+        if day3_mask is not None:
+            day3 = model(pixel_values=batch["pixel_values"], keyframe_hpi=batch.get("keyframe_hpi"),
+                         covariates=batch.get("covariates"), keyframe_mask=day3_mask)
+            heads = {t: day3.logits[:, j] for j, t in enumerate(TASKS)}
+            if day3.aux_logits is not None:
+                heads |= {t: day3.aux_logits[:, j] for j, t in enumerate(aux)}
+            for task in DAY3_TASKS:
+                if task in heads:
+                    frame[f"logit_{task}"] = heads[task].float().numpy()
         if out.phase_logits is not None:
             frame["stage_index"] = last_present_phase(out.phase_logits, batch)
         if batch.get("keyframe_hpi") is not None:
@@ -176,6 +208,9 @@ def calibrated_tasks(pred: pd.DataFrame) -> list[str]:
 def fit_calibrator(val: pd.DataFrame, method: str, biopsied=None):
     """A Calibrator of every task of ``val`` (outcomes and clinic records) on its known validation labels.
 
+    Where ``val`` carries the recorded day-5 grades (``grade_gate.GRADE_COLUMNS``), the day-5 gate is also
+    fitted with them (``calibrator.grade_gate``; used by ``add_probabilities`` when its table has grades).
+
     ``biopsied`` (N,) marks embryos whose transfer followed a PGT-A result: their FHB labels are conditional
     on a euploid report (a PGT-A clinic transfers only those), so they would calibrate P(FHB | transferred)
     to the euploid rate, well above what an untested usable embryo gives (seed-0 validation: transferred
@@ -193,7 +228,12 @@ def fit_calibrator(val: pd.DataFrame, method: str, biopsied=None):
         tasks.append(FROM_DAY3)
         logits = np.column_stack([logits, val["logit_usable_d3"].to_numpy()])
         labels = np.column_stack([labels, val[f"label_{day5_gate}"].to_numpy()])
-    return Calibrator(method, tasks).fit(logits, labels)
+    calibrator = Calibrator(method, tasks).fit(logits, labels)
+    if day5_gate and has_grades(val) and f"label_{day5_gate}" in val and "last_keyframe_hpi" in val:
+        full = (val["last_keyframe_hpi"].to_numpy(np.float64) >= DAY5_VISIBLE_HPI)
+        calibrator.grade_gate = fit_grade_gate(val[full], val.loc[full, f"logit_{day5_gate}"].to_numpy(np.float64),
+                                               val.loc[full, f"label_{day5_gate}"].to_numpy(np.float64))
+    return calibrator
 
 
 def add_probabilities(pred: pd.DataFrame, calibrator=None) -> pd.DataFrame:
@@ -202,7 +242,8 @@ def add_probabilities(pred: pd.DataFrame, calibrator=None) -> pd.DataFrame:
     Where the model predicts a task's usable gate (GATES), ``prob_<task>`` is the composed probability
     ``prob_<gate> x prob_<task>_if_transferred`` (``gate_of``); the latter keeps the outcome head's own (calibrated on
     transferred embryos) probability. A recording that ends before ``DAY5_VISIBLE_HPI`` gets its day-5 gate
-    from the day-3 call (``FROM_DAY3``) when the calibrator has that map.
+    from the day-3 call (``FROM_DAY3``) when the calibrator has that map. Where ``pred`` carries the recorded
+    day-5 grades and the calibrator a ``grade_gate``, a day-5 recording's gate reads them too.
     """
     for task in calibrated_tasks(pred):
         logits = pred[f"logit_{task}"].to_numpy(np.float64)
@@ -212,6 +253,11 @@ def add_probabilities(pred: pd.DataFrame, calibrator=None) -> pd.DataFrame:
         cut_short = ~(pred["last_keyframe_hpi"].to_numpy(np.float64) >= DAY5_VISIBLE_HPI)
         pred.loc[cut_short, f"prob_{day5_gate}"] = calibrator.transform_task(
             FROM_DAY3, pred.loc[cut_short, "logit_usable_d3"].to_numpy(np.float64))
+    grade_gate = getattr(calibrator, "grade_gate", None)
+    if grade_gate and day5_gate and has_grades(pred) and "last_keyframe_hpi" in pred:
+        full = pred["last_keyframe_hpi"].to_numpy(np.float64) >= DAY5_VISIBLE_HPI
+        pred.loc[full, f"prob_{day5_gate}"] = apply_grade_gate(
+            grade_gate, pred[full], pred.loc[full, f"logit_{day5_gate}"].to_numpy(np.float64))
     for task in GATES:
         gate = gate_of(task, pred.columns)
         if gate and f"prob_{task}" in pred:

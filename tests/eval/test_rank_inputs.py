@@ -36,6 +36,16 @@ def test_clinical_table_names_the_unusable_rows(tmp_path):
     assert patient == "P1"
 
 
+def test_clinical_table_keeps_the_day5_grades_and_leaves_out_a_row_with_a_bad_one(tmp_path):
+    path = tmp_path / "graded.csv"
+    path.write_text("embryo_id,patient_id,maternal_age,method,expansion_d5,icm_d5,te_d5\n"
+                    "P1-1,P1,34,ICSI,4,A,B\nP1-2,P1,34,ICSI,9,A,B\nP1-3,P1,34,ICSI,,,\n")
+    table, problems = rank_cli.clinical_table(path)
+    assert set(problems) == {"P1-2"} and "expansion_d5='9'" in problems["P1-2"]
+    assert table.loc["P1-1", "te_d5"] == "B" and table.loc["P1-1", "expansion_d5"] == 4
+    assert pd.isna(table.loc["P1-3", "icm_d5"])  # ungraded: kept, the gate reads it as no grade
+
+
 def test_score_recordings_lists_bad_rows_and_ranks_the_others(tmp_path, monkeypatch):
     import torch
 

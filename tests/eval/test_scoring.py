@@ -101,3 +101,29 @@ def test_the_day5_gate_is_the_day6_call_where_the_model_predicts_it_and_short_re
     short = pred["last_keyframe_hpi"] < 96
     assert np.allclose(pred.loc[short, "prob_usable_d6"], cal.transform_task(FROM_DAY3, d3[short.to_numpy()]))
     assert not np.allclose(pred.loc[~short, "prob_usable_d6"], cal.transform_task(FROM_DAY3, d3[~short.to_numpy()]))
+
+
+def test_day3_predictions_read_only_the_keyframes_a_day3_transfer_sees():
+    """A full recording's day-3 logits equal those of the same recording cut at the day-3 transfer; the
+    day-5 logits still read every keyframe."""
+    import numpy as np
+    import torch
+
+    from aivf.eval.scoring import DAY3_VIEW_HPI, day3_view, predict
+    from aivf.model import ModelConfig, build_model
+
+    cfg = ModelConfig(backbone="videomae", size="micro", num_frames=8, image_size=32, head_dropout=0.0,
+                      drop_path_rate=0.0, aux_tasks=["usable_d3", "usable_d6"])
+    model = build_model(cfg).eval()
+    g = torch.Generator().manual_seed(0)
+    hpi = torch.linspace(12, 116, 8).repeat(2, 1)
+    full = {"pixel_values": torch.randn(2, 8, 1, 32, 32, generator=g), "keyframe_hpi": hpi,
+            "covariates": torch.zeros(2, 2), "keyframe_mask": torch.ones(2, 8, dtype=torch.bool),
+            "embryo_id": ["a", "b"], "patient_id": ["p", "p"]}
+    cut = dict(full, keyframe_mask=hpi <= DAY3_VIEW_HPI)
+    assert torch.equal(day3_view(full), hpi <= DAY3_VIEW_HPI)
+    assert day3_view(cut) is None  # nothing beyond day 3: one forward pass
+    whole, short = predict(model, [full], progress=False), predict(model, [cut], progress=False)
+    for column in ("logit_d3_fhb", "logit_usable_d3"):
+        assert np.allclose(whole[column], short[column], atol=1e-5)
+    assert not np.allclose(whole["logit_usable_d6"], short["logit_usable_d6"], atol=1e-3)
