@@ -197,3 +197,21 @@ def test_pdb_slide_every_well(checkpoint, tmp_path):
     check_rows(tmp_path / "out" / "D2019.03.04_S00123_I3145_WELL6_phases.csv", np.arange(1, 15))
     events = pd.read_csv(tmp_path / "out" / "D2019.03.04_S00123_I3145_WELL2_events.csv")
     assert np.allclose(events["time_hpi"], 1.0 + 4.0 * (events["frame"] - 1))
+
+
+def test_embryoscope_export_with_planes(checkpoint, tmp_path):
+    """An EmbryoScope export (plane subfolders + the ES server's imageruns JSON); the model reads plane F0."""
+    import json
+
+    from aivf.annotate.cli import annotate
+
+    embryo = tmp_path / "export" / "ES-3"
+    for plane in ["F0", "F-15", "F15"]:
+        write_runs(embryo / plane, list(range(1, 26)), size=48)
+    runs = [{"Run": r, "Time": round(0.4 + 4.5 * (r - 1), 2)} for r in range(1, 26)]
+    (embryo / "imageruns.json").write_text(json.dumps({"ImageRuns": runs}))
+    result = annotate(tmp_path / "export", checkpoint, out=tmp_path / "out", progress=False)
+    assert [r["embryo_id"] for r in result["done"]] == ["ES-3"] and not result["failed"]
+    check_rows(tmp_path / "out" / "ES-3_phases.csv", np.arange(1, 26))
+    events = pd.read_csv(tmp_path / "out" / "ES-3_events.csv")
+    assert np.allclose(events["time_hpi"], 0.4 + 4.5 * (events["frame"] - 1), atol=0.01)
