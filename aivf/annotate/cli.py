@@ -1,4 +1,4 @@
-"""``aivf annotate RECORDING_OR_FOLDER --checkpoint CKPT [--out DIR]``: Gomez-format phase annotations.
+"""``aivf annotate RECORDING_OR_FOLDER [key=value ...] --checkpoint CKPT [--out DIR]``: Gomez-format phase annotations.
 
 For every recording (any layout ``aivf.data.open_recording`` reads; a folder is searched with
 ``find_recordings``) the model predicts the phase of every frame, the predictions are decoded as a
