@@ -6,6 +6,7 @@ training loader, then fed as clips (:mod:`aivf.annotate.windows`) in batches.
 
 from __future__ import annotations
 
+import dataclasses
 import time
 from dataclasses import dataclass
 
@@ -97,8 +98,6 @@ def predict_frames(model: torch.nn.Module, recording: Recording, keyframes, pixe
 
 def _with_k(keyframes, k: int):
     """The keyframe config with ``num_keyframes = k`` (the model's K wins over a config that disagrees)."""
-    import dataclasses
-
     if keyframes.num_keyframes == k:
         return keyframes
     # an explicit grid of another length cannot be used for K points: fall back to the linspace grid

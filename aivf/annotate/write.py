@@ -33,9 +33,14 @@ def frame_numbers(recording) -> np.ndarray:
     return np.asarray(runs, dtype=np.int64) if runs is not None else np.arange(1, len(recording) + 1)
 
 
+# Reader defects after which the times are not hours post insemination: a constant-interval guess, or
+# hours since a .pdb slide's first image (aivf.data.pdb)
+NOT_HPI = ("constant_interval", "relative_time")
+
+
 def has_time_file(recording) -> bool:
-    """False when the reader fell back to a constant frame interval (its ``constant_interval`` defect)."""
-    return not any(d["kind"] == "constant_interval" for d in recording.meta.get("defects", []))
+    """False when the recording's times are not real hpi (see ``NOT_HPI``)."""
+    return not any(d["kind"] in NOT_HPI for d in recording.meta.get("defects", []))
 
 
 def write_phases_csv(path: Path, rows: list[tuple[str, int, int]]) -> Path:

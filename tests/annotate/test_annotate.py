@@ -197,6 +197,10 @@ def test_pdb_slide_every_well(checkpoint, tmp_path):
     check_rows(tmp_path / "out" / "D2019.03.04_S00123_I3145_WELL6_phases.csv", np.arange(1, 15))
     events = pd.read_csv(tmp_path / "out" / "D2019.03.04_S00123_I3145_WELL2_events.csv")
     assert np.allclose(events["time_hpi"], 1.0 + 4.0 * (events["frame"] - 1))
+    # Time stored as dates: hours since the slide's first image are not hpi, so no event times are written
+    write_pdb(folder / "dated.pdb", {1: 10}, time_of=lambda run: f"2019-03-04 {run:02d}:00:00")
+    annotate(folder / "dated.pdb", checkpoint, out=tmp_path / "dated", progress=False)
+    assert list(pd.read_csv(tmp_path / "dated" / "dated_WELL1_events.csv").columns) == ["event", "frame"]
 
 
 def test_embryoscope_export_with_planes(checkpoint, tmp_path):
