@@ -69,14 +69,12 @@ def write_gomez_video(root: Path, video: str, runs: list[int], hours: float = 0.
 def cohort(tmp_path: Path) -> Path:
     """A folder with a real MP4 (+ time CSV), two Gomez videos (one with a missing run) and a corrupt MP4."""
     root = tmp_path / "cohort"
-    # videos in a folder of their own: find_recordings reads a folder with subfolders and a
-    # frame_index,time_hpi CSV as an EmbryoScope export (a discovery quirk outside this test's scope)
-    (root / "videos").mkdir(parents=True)
+    root.mkdir()
     frames = synthetic_frames(40, 64)
-    write_mp4(root / "videos" / "E1-1.mp4", frames, 1.0 + 3.0 * np.arange(40))
+    write_mp4(root / "E1-1.mp4", frames, 1.0 + 3.0 * np.arange(40))
     write_gomez_video(root / "gomez", "AA1-2", list(range(1, 31)), hours=4.0)
     write_gomez_video(root / "gomez", "AA1-3", [r for r in range(1, 26) if r != 9], hours=4.0)
-    (root / "videos" / "broken-1.mp4").write_bytes(b"\x00\x00\x00\x18ftypmp42" + bytes(range(256)) * 4)
+    (root / "broken-1.mp4").write_bytes(b"\x00\x00\x00\x18ftypmp42" + bytes(range(256)) * 4)
     return root
 
 
@@ -146,7 +144,7 @@ def test_cli_exit_codes(checkpoint, cohort, tmp_path, capsys):
     assert cli.run(args) == 0
     assert "1 recording(s) annotated, 0 failed" in capsys.readouterr().out
     check_rows(tmp_path / "one" / "AA1-2_phases.csv", np.arange(1, 31))
-    args = parser.parse_args([str(cohort / "videos" / "broken-1.mp4"), "--checkpoint", str(checkpoint),
+    args = parser.parse_args([str(cohort / "broken-1.mp4"), "--checkpoint", str(checkpoint),
                               "--out", str(tmp_path / "bad"), "--no-progress"])
     assert cli.run(args) == 1  # nothing annotated
     printed = capsys.readouterr().out
