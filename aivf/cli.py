@@ -21,6 +21,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "push": ("aivf.hub.cli", "push a trained run to the Hugging Face Hub with a model card"),
     "evaluate": ("aivf.eval.evaluate_cli", "clinical metrics + HTML report of a checkpoint on a dataset split"),
     "rank": ("aivf.eval.rank_cli", "rank a cohort's embryos (recordings or dataset) with calibrated probabilities"),
+    "annotate": ("aivf.annotate.cli", "annotate every frame of recordings with morphokinetic phases (Gomez format)"),
     "run": ("aivf.run_cli", "the whole journey: simulate -> build -> train -> evaluate -> report + ranked cohort"),
 }
 

@@ -9,7 +9,8 @@ Layouts (``DataConfig.format``; ``auto`` detects):
 - ``video``: a video file (MP4, AVI ...) with ``<stem>.csv`` frame times (``aivf.data.video``);
 - ``gomez``: a Gomez-dataset video folder (``aivf.data.gomez``);
 - ``embryoscope``: an EmbryoScope export folder with a run table or plane folders (``aivf.data.embryoscope``);
-- ``stills``: multi-plane still images, T = 1 (``aivf.data.stills``).
+- ``stills``: multi-plane still images, T = 1 (``aivf.data.stills``);
+- an EmbryoScope slide file ``<slide>.pdb#<well>`` (SQLite; ``aivf.data.pdb``), always detected.
 """
 
 from __future__ import annotations
@@ -88,6 +89,10 @@ def find_recordings(root: str | Path) -> list[Path]:
             plane = PLANE_FILE_RE.match(stem)
             if suffix.lower() in VIDEO_SUFFIXES and not (plane and plane["base"] + suffix in names):
                 found.append(here / name)
+            if suffix.lower() == ".pdb":  # an EmbryoScope slide file: one recording per well
+                from aivf.data.pdb import pdb_wells
+
+                found.extend(pdb_wells(here / name))
         for planes in list_stills(here).values() if any(STILL_RE.match(f) for f in files) else []:
             found.append(min(planes.values()))
     return sorted(found)
@@ -129,6 +134,10 @@ def open_recording(path: str | Path, cfg: DataConfig | None = None, **opts: Any)
 
 
 def _open(path: Path, cfg: DataConfig, embryo_id: str | None, times_csv: str | None) -> Recording:
+    if Path(str(path).split("#")[0]).suffix.lower() == ".pdb":
+        from aivf.data.pdb import open_pdb  # EmbryoScope slide file, one well: slide.pdb#<well>
+
+        return open_pdb(path, cfg, embryo_id=embryo_id)
     fmt = detect_format(path) if cfg.format == "auto" else cfg.format
     if fmt == "video":
         return VideoRecording(path, cfg, times_csv=times_csv, embryo_id=embryo_id)

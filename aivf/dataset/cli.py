@@ -19,6 +19,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         "else <output_dir>/<name>/<sim.output>/clinical.csv)")
     parser.add_argument("--out", metavar="PATH", help="output folder or fsspec URL (default: "
                         "<output_dir>/<name>/<dataset.output> unless dataset.output is absolute or a URL)")
+    parser.add_argument("--gomez", metavar="ROOT", help="build the public Gomez dataset as distributed (the folder "
+                        "holding embryo_dataset/): its clinical table is written to <out>_gomez_clinical.csv "
+                        "(aivf/dataset/gomez_table.py); pick planes with data.planes and dataset.num_planes")
     parser.add_argument("--strict", action="store_true", help="any clinical value outside its column's vocabulary, "
                         "repeated embryo id or embryo not built is an error (same as dataset.strict=true)")
 
@@ -45,6 +48,14 @@ def run(args: argparse.Namespace) -> int:
 
     cfg = load_config(args.config, args.overrides)
     clinical, out = resolve_paths(cfg, args.clinical, args.out)
+    if getattr(args, "gomez", None):  # issue 16 item 2: the dataset carries no clinical table; make one
+        from aivf.dataset.gomez_table import write_gomez_clinical
+
+        try:
+            clinical = write_gomez_clinical(args.gomez, f"{out.rstrip('/')}_gomez_clinical.csv")  # a local --out
+        except (OSError, RuntimeError) as err:
+            print(f"aivf build: {err}")
+            return 1
     if getattr(args, "strict", False):
         cfg.dataset.strict = True
     try:
