@@ -17,13 +17,18 @@ __version__ = "0.1.0"
 
 
 def _register_auto_classes() -> None:
-    """Register the model classes (imports aivf.model, hence torch); quietly skipped where torch is missing."""
+    """Register the model classes (imports aivf.model, hence torch); a failure warns, never breaks the caller.
+
+    It runs inside someone's ``import transformers``: e.g. transformers without torch (a tokenizer-only
+    environment) must still import; ``import aivf.model`` then raises the real error.
+    """
     try:
         import aivf.model  # noqa: F401 - its import registers the Auto classes
-    except ImportError as err:  # e.g. transformers without torch (a tokenizer-only environment)
+    except Exception as err:
         import warnings
 
-        warnings.warn(f"aivf: Auto classes not registered ({err}); import aivf.model to see why", stacklevel=2)
+        warnings.warn(f"aivf: Auto classes not registered ({type(err).__name__}: {err}); import aivf.model "
+                      "to see why", stacklevel=2)
 
 
 class _RegisterOnTransformersImport(importlib.abc.MetaPathFinder):
