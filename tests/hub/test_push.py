@@ -106,6 +106,23 @@ def test_push_uploads_what_inference_needs_and_never_logs_the_token(pushed, trai
     assert hub.files["calibration.json"] == (trained_run / "best" / "calibration.json").read_bytes()
 
 
+def test_uploaded_folder_loads_without_aivf_and_reproduces_its_outputs(pushed, trained_run, tmp_path):
+    from safetensors.torch import load_file as load
+
+    from aivf.config import load_config
+    from aivf.model import EmbryoModel
+    from tests.model.remote_probe import run_without_aivf, write_inputs
+
+    _, downloaded = pushed
+    x = write_inputs(load_config(trained_run / "best" / "config.yaml"), tmp_path / "inputs.safetensors")
+    run_without_aivf(downloaded, tmp_path / "inputs.safetensors", tmp_path / "out.safetensors", tmp_path)
+    model = EmbryoModel.from_pretrained(str(trained_run / "best")).eval()
+    with torch.no_grad():
+        ours = model(pixel_values=x["pixel_values"], keyframe_hpi=x["keyframe_hpi"], covariates=x["covariates"],
+                     keyframe_mask=x["keyframe_mask"].bool()).logits
+    assert torch.allclose(load(tmp_path / "out.safetensors")["logits"], ours, atol=1e-6, rtol=1e-5)
+
+
 def test_token_never_printed_or_logged(trained_run, monkeypatch, caplog, capfd):
     from aivf.cli import main
 
@@ -190,9 +207,11 @@ def test_preprocessor_config_describes_the_training_keyframes(pushed, trained_ru
 def test_rank_works_from_the_downloaded_folder_alone(pushed, trained_run, tmp_path):
     """The uploaded files (without config.yaml, to prove the processor is what sets the keyframes) rank the
     simulated recordings exactly as the training run's own folder does, with its calibration."""
+    import shutil
+
     from aivf.eval.rank_cli import rank_cohort
 
-    _, downloaded = pushed
+    downloaded = shutil.copytree(pushed[1], tmp_path / "embryo")  # a copy: the other tests keep the full folder
     (downloaded / "config.yaml").unlink()  # default config: 16 keyframes at 128 px, were it not for the processor
     videos = trained_run / "sim" / "videos"
     alone = rank_cohort(downloaded, videos, out=tmp_path / "alone")

@@ -11,55 +11,16 @@ from pathlib import Path
 
 import pytest
 import torch
-from safetensors.torch import save_file
+
+from tests.model.remote_probe import run_without_aivf, write_inputs
 
 ROOT = Path(__file__).resolve().parents[2]
-
-# Runs in a fresh interpreter: any attempt to import aivf fails, so only the saved code can build the model.
-REMOTE = """
-import sys
-class NoAivf:
-    def find_spec(self, name, path=None, target=None):
-        if name == "aivf" or name.startswith("aivf."):
-            raise ImportError("aivf is not installed here (test)")
-sys.meta_path.insert(0, NoAivf())
-import torch
-from safetensors.torch import load_file, save_file
-from transformers import AutoConfig, AutoModel
-folder, inputs, out = sys.argv[1:4]
-config = AutoConfig.from_pretrained(folder, trust_remote_code=True)
-model = AutoModel.from_pretrained(folder, trust_remote_code=True).eval()
-x = load_file(inputs)
-with torch.no_grad():
-    o = model(pixel_values=x["pixel_values"], keyframe_hpi=x["keyframe_hpi"], covariates=x["covariates"],
-              keyframe_mask=x["keyframe_mask"].bool())
-result = {"logits": o.logits.contiguous(), "pooled": o.pooled_output.contiguous()}
-if o.phase_logits is not None:
-    result["phase_logits"] = o.phase_logits.contiguous()
-if o.aux_logits is not None:
-    result["aux_logits"] = o.aux_logits.contiguous()
-save_file(result, out)
-print("CLASS:", type(model).__module__, type(config).__name__)
-print("AIVF:", any(m == "aivf" or m.startswith("aivf.") for m in sys.modules))
-"""
 
 CASES = {
     "videomae": ["model.num_frames=4", "model.image_size=32"],
     "video_swin+phase+aux": ["model.backbone=video_swin", "model.num_frames=4", "model.image_size=32",
                              "model.phase_head=true", "model.phase_features=true", "model.aux_tasks=[usable_d5]"],
 }
-
-
-def _inputs(cfg, path: Path) -> dict[str, torch.Tensor]:
-    g = torch.Generator().manual_seed(1)
-    k, size, c = cfg.model.num_frames, cfg.model.image_size, cfg.model.channels
-    hpi = torch.linspace(20, 110, k).repeat(2, 1)
-    mask = torch.ones(2, k, dtype=torch.bool)
-    mask[1, -1] = False  # a missing keyframe, so masking is compared too
-    x = {"pixel_values": torch.randn(2, k, c, size, size, generator=g), "keyframe_hpi": hpi,
-         "covariates": torch.tensor([[0.2, 1.0], [-0.4, 0.0]]), "keyframe_mask": mask.to(torch.uint8)}
-    save_file(x, path)
-    return x
 
 
 @pytest.mark.parametrize("case", list(CASES))
@@ -87,18 +48,11 @@ def test_saved_folder_loads_with_trust_remote_code_without_aivf(case, tmp_path):
         modules |= {a.name for n in imports if isinstance(n, ast.Import) for a in n.names}
         assert not [m for m in modules if m.split(".")[0] == "aivf"], f"{name} imports aivf"
 
-    x = _inputs(cfg, tmp_path / "inputs.safetensors")
+    x = write_inputs(cfg, tmp_path / "inputs.safetensors")
     with torch.no_grad():
         ours = model(pixel_values=x["pixel_values"], keyframe_hpi=x["keyframe_hpi"], covariates=x["covariates"],
                      keyframe_mask=x["keyframe_mask"].bool())
-    env = {"HF_HUB_OFFLINE": "1", "HF_MODULES_CACHE": str(tmp_path / "modules"), "PATH": "/usr/bin:/bin",
-           "HOME": str(tmp_path), "TRANSFORMERS_VERBOSITY": "error"}
-    done = subprocess.run([sys.executable, "-c", REMOTE, str(folder), str(tmp_path / "inputs.safetensors"),
-                           str(tmp_path / "out.safetensors")], cwd=tmp_path, env=env, capture_output=True,
-                          text=True, timeout=600)
-    assert done.returncode == 0, done.stderr[-3000:]
-    assert "CLASS: transformers_modules." in done.stdout and "EmbryoConfig" in done.stdout, done.stdout
-    assert "AIVF: False" in done.stdout
+    run_without_aivf(folder, tmp_path / "inputs.safetensors", tmp_path / "out.safetensors", tmp_path)
     theirs = load_file(tmp_path / "out.safetensors")
     assert torch.allclose(theirs["logits"], ours.logits, atol=1e-6, rtol=1e-5)
     assert torch.allclose(theirs["pooled"], ours.pooled_output, atol=1e-6, rtol=1e-5)
