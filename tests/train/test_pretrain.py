@@ -250,3 +250,19 @@ def test_sigkill_then_resume_auto_gives_identical_pretrained_weights(two_dataset
     best_a = json.loads((tmp_path / "straight" / "best" / "metrics.json").read_text())
     best_b = json.loads((killed / "best" / "metrics.json").read_text())
     assert best_a == best_b  # EMA, evaluation masks and best-checkpoint bookkeeping resumed too
+
+
+@pytest.mark.slow
+def test_two_process_ddp_launch_pretrains_and_evaluates(two_datasets, tmp_path):
+    from launch import ACCELERATE
+
+    cmd = [ACCELERATE, "launch", "--config_file", "configs/accelerate/cpu_2proc.yaml", "-m", "aivf.train.pretrain",
+           *PRETRAIN, f"output_dir={tmp_path}", f"pretrain.datasets=[{two_datasets[0]}]", "train.expected_world_size=2",
+           "train.max_steps=2", "train.eval_every=2", "train.save_every=2", "train.tracker=none"]
+    proc = subprocess.run(cmd, cwd=ROOT, env=env(), capture_output=True, text=True, timeout=400)
+    assert proc.returncode == 0, f"{proc.stdout[-2000:]}\n{proc.stderr[-4000:]}"
+    assert "x 2 processes = 8 clips per optimizer step" in proc.stdout + proc.stderr
+    run = tmp_path / "pretrain_tiny"
+    assert [r["step"] for r in records(run) if "val/loss" in r] == [2]
+    assert (run / "checkpoints" / "step-0000002" / "rng-1.safetensors").is_file()
+    VideoMAEForPreTraining.from_pretrained(run / "final")
