@@ -266,3 +266,41 @@ def test_two_process_ddp_launch_pretrains_and_evaluates(two_datasets, tmp_path):
     assert [r["step"] for r in records(run) if "val/loss" in r] == [2]
     assert (run / "checkpoints" / "step-0000002" / "rng-1.safetensors").is_file()
     VideoMAEForPreTraining.from_pretrained(run / "final")
+
+
+@pytest.mark.slow
+def test_pretraining_mixes_a_simulated_build_with_the_real_gomez_sample(two_datasets, tmp_path):
+    """The real EmbryoScope videos in ../shared/data (skipped where absent), built to the simulated shape."""
+    import pandas as pd
+
+    shared = ROOT.parent / "shared" / "data"
+    if not (shared / "gomez_sample").is_dir():
+        pytest.skip("../shared/data/gomez_sample beside the checkout is absent (real samples not available)")
+    from aivf.data.config import DataConfig, KeyframeConfig
+    from aivf.dataset.build import build_dataset
+    from aivf.dataset.config import DatasetConfig, SplitConfig
+    from aivf.dataset.loader import read_splits
+
+    videos = sorted(p.name for p in (shared / "gomez_sample").iterdir() if p.is_dir())
+    csv = tmp_path / "gomez.csv"
+    pd.DataFrame([{"embryo_id": v, "patient_id": v.rsplit("-", 1)[0], "clinic": "gomez",
+                   "recording": f"gomez_sample/{v}"} for v in videos]).to_csv(csv, index=False)
+    real = tmp_path / "gomez_ds"
+    report = build_dataset(DatasetConfig(recordings_root=str(shared), workers=0, splits=SplitConfig(num_folds=3)),
+                           csv, str(real), DataConfig(keyframes=KeyframeConfig(num_keyframes=8, size=64)),
+                           rank=0, world_size=1)
+    assert report.num_built == 3, report.failures
+
+    from aivf.config import load_config
+    from aivf.train.objectives import PretrainData
+
+    loader = load_config("configs/train/tiny.yaml").dataset.loader
+    data = PretrainData([str(two_datasets[0]), str(real)], "kfold/0", loader, 1, 0, 0, 1, 0, (4, 4, 4), 0.9, 4)
+    seen = {i for b in data.train_batches(0, skip=0) for i in b["embryo_id"]}
+    assert set(read_splits(str(real))["kfold"]["0"]["train"]["embryo_ids"]) <= seen  # the real training video
+    assert not seen & set(read_splits(str(real))["kfold"]["0"]["test"]["embryo_ids"])
+
+    aivf("pretrain", "-c", "configs/pretrain_tiny.yaml", f"output_dir={tmp_path}",
+         f"pretrain.datasets=[{two_datasets[0]},{real}]", "train.per_device_batch_size=1", "train.grad_accum_steps=1",
+         "train.max_steps=2", "train.eval_every=2", "train.save_every=2", "train.tracker=none", "train.log_every=1")
+    assert all(math.isfinite(r["train/loss"]) for r in records(tmp_path / "pretrain_tiny") if "train/loss" in r)
