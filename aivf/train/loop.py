@@ -288,7 +288,7 @@ def build_model_and_data(cfg, accelerator: Accelerator) -> tuple[torch.nn.Module
 
 class SupervisedObjective:
     """What the loop trains for: the embryo tasks (the default). ``aivf pretrain`` passes another objective
-    (aivf/train/objectives.py) with the same five members; everything else in the loop is shared."""
+    (aivf/train/objectives.py) with the same members; everything else in the loop is shared."""
 
     inputs = MODEL_INPUTS  # batch keys the training forward takes
     supports_refit = True  # train.refit_heads applies
