@@ -83,7 +83,7 @@ def run_pipeline(cfg: ExperimentConfig, progress: bool = True) -> Path:
         The path of report.html. Everything else (ranked cohort, checkpoint, per-stage seconds,
         headline numbers) is in ``<run>/pipeline.json``; read it back with :func:`read_result`.
     """
-    from aivf.dataset.build import BuildError, build_dataset
+    from aivf.dataset.build import BuildError, build_dataset, nothing_usable
     from aivf.dataset.cli import resolve_paths
     from aivf.eval.evaluate_cli import evaluate_run
     from aivf.eval.rank_cli import rank_cohort
@@ -114,6 +114,9 @@ def run_pipeline(cfg: ExperimentConfig, progress: bool = True) -> Path:
         raise ConfigError(f"build: {err}") from None
     failed = f", {built.num_failed} not built (see {dataset_path}/build_report.csv)" if built.num_failed else ""
     _done(result, "build", start, f"{built.num_built} embryos in {dataset_path}{failed}")
+    problem = nothing_usable(built)  # the same check as aivf build's exit status: train would have nothing
+    if problem:
+        raise BuildError(problem)
 
     start = _stage(3, "train", f"{cfg.model.backbone}-{cfg.model.size} for {cfg.train.max_steps} steps on "
                    f"'{cfg.train.split}/train', best by {cfg.train.best_metric} on '{cfg.train.split}/val'")

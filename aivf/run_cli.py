@@ -2,6 +2,8 @@
 
 The README's first command (``bash scripts/quickstart.sh``) ends here with ``-c configs/default.yaml``.
 Each stage shows its progress; the last lines say where report.html and the ranked cohort are.
+Exit status: 0 on success; 1 when the build produced nothing usable (the same check as ``aivf build``);
+2 on a config error.
 """
 
 from __future__ import annotations
@@ -21,7 +23,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     cfg = load_config(args.config, args.overrides)
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+    from aivf.dataset.build import BuildError
     from aivf.pipeline import run_pipeline  # heavy imports only when the command runs
 
-    run_pipeline(cfg, progress=not args.no_progress)
+    try:
+        run_pipeline(cfg, progress=not args.no_progress)
+    except BuildError as err:  # the build produced nothing usable: stop with its reason, exit 1 like aivf build
+        print(f"aivf run: build: {err}")
+        return 1
     return 0

@@ -78,7 +78,7 @@ def find_recordings(root: str | Path) -> list[Path]:
         if here.name.startswith("embryo_dataset_F"):
             dirs.clear()  # the other focal planes of the Gomez videos listed under embryo_dataset/
             continue
-        if any(RUN_RE.match(f) for f in files) or (dirs and is_embryoscope_folder(here)):
+        if any(RUN_RE.match(f) for f in files) or (dirs and _looks_like_export(here)):
             found.append(here)
             dirs.clear()  # its subfolders are planes of this embryo (or a duplicate F0/)
             continue
@@ -91,6 +91,14 @@ def find_recordings(root: str | Path) -> list[Path]:
         for planes in list_stills(here).values() if any(STILL_RE.match(f) for f in files) else []:
             found.append(min(planes.values()))
     return sorted(found)
+
+
+def _looks_like_export(folder: Path) -> bool:
+    """``is_embryoscope_folder``, listing a folder with a broken run table too: opening it then names the file."""
+    try:
+        return is_embryoscope_folder(folder)
+    except RecordingError:
+        return True
 
 
 def open_recording(path: str | Path, cfg: DataConfig | None = None, **opts: Any) -> Recording:
@@ -112,6 +120,15 @@ def open_recording(path: str | Path, cfg: DataConfig | None = None, **opts: Any)
     embryo_id = opts.pop("embryo_id", None)
     times_csv = opts.pop("times_csv", None)
     cfg = dataclasses.replace(cfg or DataConfig(), **opts) if opts else (cfg or DataConfig())
+    try:
+        return _open(Path(path), cfg, embryo_id, times_csv)
+    except RecordingError:
+        raise
+    except Exception as err:  # a reader's unforeseen failure (PIL, pandas, decord ...): keep the promise
+        raise RecordingError(f"{path}: cannot read the recording: {type(err).__name__}: {err}") from err
+
+
+def _open(path: Path, cfg: DataConfig, embryo_id: str | None, times_csv: str | None) -> Recording:
     fmt = detect_format(path) if cfg.format == "auto" else cfg.format
     if fmt == "video":
         return VideoRecording(path, cfg, times_csv=times_csv, embryo_id=embryo_id)

@@ -22,6 +22,7 @@ import pandas as pd
 
 from aivf.data.config import DataConfig
 from aivf.data.record import ImageFilesRecording, RecordingError, jpeg_is_truncated, plane_name, plane_order
+from aivf.data.table import TableError, read_cells
 from aivf.data.video import read_time_csv
 from aivf.sim.types import EVENTS
 
@@ -46,12 +47,19 @@ def scan_runs(folder: Path) -> dict[str, dict[int, Path]]:
 def read_phases(path: Path, runs: np.ndarray) -> np.ndarray:
     """int64 (T,) phase label of each run (index into PHASES; -1 outside every annotated range)."""
     labels = np.full(len(runs), -1, dtype=np.int64)
-    table = pd.read_csv(path, header=None, names=["phase", "start", "end"])
-    for phase, start, end in table.itertuples(index=False):
+    try:
+        _, rows = read_cells(path, names=["phase", "start_frame", "end_frame"])
+    except (TableError, OSError) as err:
+        raise RecordingError(f"{path}: cannot read the phase annotation: {err}") from None
+    for line, (phase, start, end) in rows:
         phase = str(phase).strip()
         if phase not in PHASES:
-            raise RecordingError(f"{path}: unknown phase {phase!r}; expected one of {', '.join(PHASES)}")
-        labels[(runs >= int(start)) & (runs <= int(end))] = PHASES.index(phase)
+            raise RecordingError(f"{path}: line {line}: unknown phase {phase!r}; expected one of {', '.join(PHASES)}")
+        try:
+            first, last = int(start), int(end)
+        except ValueError:
+            raise RecordingError(f"{path}: line {line}: frames {start!r}..{end!r} are not whole frame numbers") from None
+        labels[(runs >= first) & (runs <= last)] = PHASES.index(phase)
     return labels
 
 
@@ -108,6 +116,9 @@ class RunsRecording(ImageFilesRecording):
                             "have no time; dropped")
                 self._keep(~untimed)
         self._check_truncated(cfg)
+        if len(self) == 0:  # e.g. a folder of 0-byte JPEGs: nothing left to read, and nothing to guess
+            raise RecordingError(f"{path}: none of the {len(runs)} run image(s) is readable with a time "
+                                 f"({'; '.join(d['detail'] for d in self.meta['defects'][-2:])})")
         order = np.argsort(self.times_hpi, kind="stable")
         if np.any(order != np.arange(len(order))):
             self.report("unsorted_times", "frame times are not ascending in RUN order; frames sorted by time")
@@ -117,6 +128,15 @@ class RunsRecording(ImageFilesRecording):
         bad = np.array([any(jpeg_is_truncated(f) for f in row) for row in self.files], dtype=bool)
         if not bad.any():
             return
+        empty = [r for r, row in zip(self.runs.tolist(), self.files) if any(f.stat().st_size == 0 for f in row)]
+        if empty:
+            self.report("empty_jpeg", f"0-byte JPEG(s) at runs {_short(empty)}")
+            if cfg.truncated_jpeg == "flag":  # nothing to decode partially: those frames go in any case
+                gone = np.isin(self.runs, empty)
+                self._keep(~gone)
+                bad = bad[~gone]
+                if not bad.any():
+                    return
         runs = _short(self.runs[bad].tolist())
         if cfg.truncated_jpeg == "skip":
             self.report("truncated_jpeg", f"truncated JPEG(s) at runs {runs}; frames skipped (data.truncated_jpeg)")
@@ -185,10 +205,13 @@ def open_gomez(folder: str | Path, cfg: DataConfig | None = None) -> RunsRecordi
         recording.phases = read_phases(phase_file, recording.runs)
     grades = root / "embryo_dataset_grades.csv"
     if grades.is_file():
-        table = pd.read_csv(grades)
-        row = table[table.iloc[:, 0].astype(str) == video]
-        if len(row):
-            recording.meta["grades"] = {k: (None if pd.isna(v) else v) for k, v in row.iloc[0].items()}
+        try:
+            header, rows = read_cells(grades)
+        except (TableError, OSError) as err:
+            raise RecordingError(f"{grades}: cannot read the grades table: {err}") from None
+        row = next((cells for _, cells in rows if cells[0].strip() == video), None)
+        if row is not None:  # NA / empty cells are no grade
+            recording.meta["grades"] = {k: (None if v.strip() in ("", "NA") else v.strip()) for k, v in zip(header, row)}
     if cfg.drop_blank_tail:
         recording.drop_blank_tail(cfg.blank_std)
     return recording

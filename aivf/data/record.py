@@ -274,6 +274,8 @@ class Recording:
         Decodes from the end backwards at 32 px until a non-blank frame; a recording that is blank
         throughout is kept whole and reported, since dropping everything would lose the embryo.
         """
+        if len(self) == 0:
+            return 0
         end, step = len(self), 1  # the last frame alone first: most recordings end on an embryo
         while end > 0:
             start, step = max(0, end - step), chunk

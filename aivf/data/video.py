@@ -26,35 +26,91 @@ from PIL import Image
 
 from aivf.data.config import DataConfig
 from aivf.data.record import Recording, RecordingError, plane_name, plane_order
+from aivf.data.table import TableError, read_cells
 
 BLANK_CHECK_SIZE = 32  # the size Recording.drop_blank_tail decodes at (a width decord can copy)
 VIDEO_SUFFIXES = (".mp4", ".avi", ".mkv", ".mov", ".m4v", ".mpg", ".mpeg", ".wmv", ".webm")
 
 
+MAX_FRAME_INDEX = 2**31 - 1  # a frame / run number beyond this is a typo, not a frame
+
+
+def _numbers(values: list) -> np.ndarray:
+    """float64 (N,): each cell as a number; NaN where empty or not a number (bools, "nan", "12 h" ...)."""
+    cells = []
+    for value in values:
+        if isinstance(value, str):
+            value = value.strip()
+            value = None if not value or value.lower() in ("nan", "+nan", "-nan") else value  # "nan" is no time
+        elif isinstance(value, bool):
+            value = None  # JSON true/false: not a number, whatever Python thinks
+        cells.append(value)
+    return pd.to_numeric(pd.Series(cells, dtype=object), errors="coerce").to_numpy(np.float64, na_value=np.nan)
+
+
+def _blank(values: list) -> np.ndarray:
+    """bool (N,): the cell is empty (None, NaN, or only spaces)."""
+    return np.array([v is None or (isinstance(v, str) and not v.strip()) or (isinstance(v, float) and np.isnan(v))
+                     for v in values], dtype=bool)
+
+
+def frame_time_series(path: Path, index_values: list, time_values: list, where: list[str],
+                      index_name: str, time_name: str) -> pd.Series:
+    """Checked ``frame/run number -> hpi`` from raw cells, sorted by number (shared by every time table).
+
+    The input-check policy (docs/architecture.md): a row with both cells empty is skipped; an empty time
+    means "no time" (the row is dropped, and the reader reports the frame as untimed); anything else must
+    be a whole frame number and a finite time, else a ``RecordingError`` names the file, the row
+    (``where[i]``: "line 5", "ImageRuns[3]"), the column and the value. A number repeated with the same
+    time is read once; repeated with different times it is an error (no copy can be taken as right).
+    """
+    index, times = _numbers(index_values), _numbers(time_values)
+    no_index, no_time = _blank(index_values), _blank(time_values)
+    row = ~(no_index & no_time)  # fully blank rows are skipped
+    whole = np.isfinite(index) & (index == np.round(index)) & (np.abs(np.nan_to_num(index)) <= MAX_FRAME_INDEX)
+    bad_index = row & ~whole
+    bad_time = row & whole & ~no_time & ~np.isfinite(times)
+    if bad_index.any() or bad_time.any():
+        i = int(np.flatnonzero(bad_index | bad_time)[0])
+        if bad_index[i]:
+            raise RecordingError(f"{path}: {where[i]}: {index_name}={index_values[i]!r} is not a whole frame number")
+        raise RecordingError(f"{path}: {where[i]}: {time_name}={time_values[i]!r} is not a time in hours")
+    keep = row & ~no_time
+    kept = [w for w, k in zip(where, keep) if k]
+    series = pd.Series(times[keep], index=index[keep].astype(np.int64))
+    repeated = series.index.duplicated(keep=False)
+    if repeated.any():
+        for number in dict.fromkeys(series.index[repeated]):
+            values = series[series.index == number]
+            if values.nunique() > 1:
+                at = ", ".join(kept[j] for j in np.flatnonzero(series.index == number))
+                raise RecordingError(f"{path}: {index_name} {number} is repeated with different times "
+                                     f"({', '.join(f'{v:g}' for v in values)} at {at}); keep one row per frame")
+        series = series[~series.index.duplicated(keep="first")]
+    return series.sort_index()
+
+
 def read_time_csv(path: Path) -> pd.Series:
-    """``frame_index -> time_hpi`` from a CSV (header ``frame_index,time_hpi``; ``time`` also accepted)."""
-    try:
-        table = pd.read_csv(path)
-    except Exception as err:  # pandas raises several parser error types
-        raise RecordingError(f"{path}: cannot read the frame-time CSV: {err}") from None
-    columns = {c.strip().lower(): c for c in table.columns}
+    """``frame_index -> time_hpi`` from a CSV (header ``frame_index,time_hpi``; ``time`` also accepted).
+
+    Cells are checked by ``frame_time_series`` (a non-number is a RecordingError naming line and value).
+    """
+    header, rows = table_cells(path, "frame-time CSV")
+    columns = {c.strip().lower(): i for i, c in enumerate(header)}
     index_col = columns.get("frame_index")
-    time_col = columns.get("time_hpi") or columns.get("time")
+    time_col = columns.get("time_hpi", columns.get("time"))
     if index_col is None or time_col is None:
-        raise RecordingError(
-            f"{path}: a frame-time CSV needs the columns frame_index,time_hpi (found {list(table.columns)})"
-        )
-    table = table.dropna(subset=[index_col, time_col])
-    index = pd.to_numeric(table[index_col], errors="coerce")
-    times = pd.to_numeric(table[time_col], errors="coerce")
-    bad_index = index.isna() | (index != index.round()) | ~np.isfinite(index.fillna(0))
-    for column, bad in ((index_col, bad_index), (time_col, times.isna() | ~np.isfinite(times.fillna(0)))):
-        if bad.any():
-            row = bad.to_numpy().argmax()
-            raise RecordingError(f"{path}: line {int(table.index[row]) + 2}: {column}={str(table[column].iloc[row])!r} is not "
-                                 f"{'a whole frame number' if column == index_col else 'a time in hours'} "
-                                 f"({int(bad.sum())} such row(s))")
-    return pd.Series(times.to_numpy(float), index=index.to_numpy(np.int64)).sort_index()
+        raise RecordingError(f"{path}: a frame-time CSV needs the columns frame_index,time_hpi (found {header})")
+    return frame_time_series(path, [r[index_col] for _, r in rows], [r[time_col] for _, r in rows],
+                             [f"line {line}" for line, _ in rows], header[index_col].strip(), header[time_col].strip())
+
+
+def table_cells(path: Path, what: str) -> tuple[list[str], list[tuple[int, list[str]]]]:
+    """``read_cells`` with its errors as RecordingErrors naming the file."""
+    try:
+        return read_cells(path)
+    except (TableError, OSError) as err:
+        raise RecordingError(f"{path}: cannot read the {what}: {err}") from None
 
 
 def count_packets(path: Path) -> int:

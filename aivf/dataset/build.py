@@ -24,6 +24,7 @@ import hashlib
 import json
 import multiprocessing as mp
 import os
+import threading
 import time
 import uuid
 import warnings
@@ -80,11 +81,19 @@ TRANSFER_DAYS = (1, 7)  # transfer_day is a whole day of culture in this range
 
 
 def _read_table(path: str | Path) -> pd.DataFrame:
-    """Every cell of a CSV as a string ("" where empty); a BuildError naming the file if it is not a table."""
+    """Every cell of a CSV as a string ("" where empty); a BuildError naming the file if it is not a table.
+
+    Read with ``aivf.data.table.read_cells``, not ``pandas.read_csv``: a row with one cell too many
+    would make pandas shift every value of the table one column to the left, silently.
+    """
+    from aivf.data.table import TableError, read_cells
+
     try:
-        return pd.read_csv(path, dtype=str, keep_default_na=False)
-    except (pd.errors.EmptyDataError, pd.errors.ParserError, UnicodeDecodeError) as err:
-        raise BuildError(f"{path}: not a readable CSV table ({type(err).__name__}: {err})") from None
+        header, rows = read_cells(path)
+    except (TableError, OSError) as err:
+        raise BuildError(f"{path}: not a readable CSV table ({err})") from None
+    return pd.DataFrame([cells for _, cells in rows], columns=header, dtype=object) if rows else pd.DataFrame(
+        columns=header, dtype=object)
 
 
 def read_clinical(path: str | Path, strict: bool = False) -> pd.DataFrame:
@@ -392,6 +401,37 @@ def build_shard(index: int, rows: list[dict], root: str, out: str, cfg: DatasetC
     return marker
 
 
+def watch_parent(parent: int, every_s: float = 0.5) -> None:
+    """Pool-worker initializer: exit as soon as the building process is gone.
+
+    A spawn worker whose parent was killed (SIGKILL, an OOM kill, a closed terminal) would otherwise go
+    on building its queue as an orphan. A daemon thread polls ``os.getppid()``: once the worker has been
+    re-parented, it ends with ``os._exit`` (its half-written ``.tmp-*`` files are removed by the rerun).
+    """
+    def watch() -> None:
+        while os.getppid() == parent:
+            time.sleep(every_s)
+        os._exit(1)
+
+    threading.Thread(target=watch, name="aivf-build-parent-watch", daemon=True).start()
+
+
+def nothing_usable(report: BuildReport) -> str | None:
+    """Why a complete build is unusable (``aivf build`` and ``aivf run`` then exit non-zero), or None."""
+    out = report.output
+    if not report.complete:
+        return None  # other ranks are still building: judged by the last one to finish
+    if report.num_embryos == 0:
+        return "nothing usable was built: the clinical CSV has no rows"
+    if report.num_built == 0:
+        return (f"nothing usable was built: none of the {report.num_embryos} CSV row(s) gave an embryo; "
+                f"see {out}/build_report.csv")
+    if report.num_splits == 0:
+        return (f"no evaluation splits could be made (see the warning above; e.g. fewer patients than "
+                f"dataset.splits.num_folds); {out}/splits.json is empty, so aivf train has nothing to read")
+    return None
+
+
 def _read_marker(fs, path: str) -> dict | None:
     try:
         with fs.open(path, "rb") as handle:
@@ -464,7 +504,8 @@ def build_dataset(cfg: DatasetConfig, clinical_csv: str | Path, out: str, data: 
     bar = tqdm(total=len(todo), desc=f"build shards (rank {rank}/{world_size})", unit="shard")
     if cfg.workers > 0 and len(todo) > 1:
         # spawn, not fork: decord and pyarrow hold threads that a forked child may find locked.
-        with cf.ProcessPoolExecutor(min(cfg.workers, len(todo)), mp_context=mp.get_context("spawn")) as pool:
+        with cf.ProcessPoolExecutor(min(cfg.workers, len(todo)), mp_context=mp.get_context("spawn"),
+                                    initializer=watch_parent, initargs=(os.getpid(),)) as pool:
             for future in cf.as_completed([pool.submit(build_shard, i, shards[i], *args) for i in todo]):
                 future.result()
                 bar.update()

@@ -40,7 +40,8 @@ def resolve_paths(cfg, clinical: str | None, out: str | None) -> tuple[Path, str
 
 
 def run(args: argparse.Namespace) -> int:
-    from aivf.dataset.build import BuildError, build_dataset  # heavy imports only when the command runs
+    # heavy imports only when the command runs
+    from aivf.dataset.build import BuildError, build_dataset, nothing_usable
 
     cfg = load_config(args.config, args.overrides)
     clinical, out = resolve_paths(cfg, args.clinical, args.out)
@@ -59,12 +60,8 @@ def run(args: argparse.Namespace) -> int:
     if not report.complete:
         print("  other ranks' shards are not finished yet: the manifest is complete once the last rank ends")
         return 0
-    if report.num_built == 0:
-        print(f"aivf build: nothing usable was built: none of the {report.num_embryos} CSV row(s) gave an embryo; "
-              f"see {out}/build_report.csv")
-        return 1
-    if report.num_splits == 0:
-        print(f"aivf build: no evaluation splits could be made (see the warning above; e.g. fewer patients than "
-              f"dataset.splits.num_folds); {out}/splits.json is empty, so aivf train has nothing to read")
+    problem = nothing_usable(report)
+    if problem:
+        print(f"aivf build: {problem}")
         return 1
     return 0

@@ -34,6 +34,7 @@ from aivf.dataset.augment import augment_batch
 from aivf.dataset.config import LoaderConfig
 from aivf.dataset.records import AUX_TASKS
 from aivf.dataset.splits import split_ids
+from aivf.sim.types import DAY3_VIEW_HPI
 
 TASKS = ("d3_fhb", "d5_fhb", "euploid")  # label columns, in the order of the batch's ``labels``
 
@@ -292,7 +293,32 @@ class ShardLoader:
             batch["pixel_values"], batch["keyframe_hpi"] = augment_batch(
                 batch["pixel_values"], batch["keyframe_hpi"], batch["keyframe_mask"], self.cfg.augment, generator,
                 self.cfg.pixel_std)
+            if self.cfg.augment.day3_view > 0:
+                day3_view_(batch, self.cfg.augment.day3_view, generator)
         return batch
+
+
+DAY3_LABELS = {"labels": [TASKS.index("d3_fhb")], "aux_labels": [AUX_TASKS.index("usable_d3")]}
+
+
+def day3_view_(batch: dict, share: float, generator: torch.Generator) -> None:
+    """Show ``share`` of the recordings that go past day 3 as a day-3 transfer sees them, in place.
+
+    Keyframes after DAY3_VIEW_HPI are masked (as in a recording that ends at the day-3 transfer) and every
+    label but the day-3 ones becomes NaN, so that the day-5 heads never learn from a day-3 view.
+    """
+    hpi, mask = batch["keyframe_hpi"], batch["keyframe_mask"].bool()
+    later = mask & ~(hpi <= DAY3_VIEW_HPI)
+    chosen = later.any(dim=1) & (torch.rand(len(hpi), generator=generator).to(hpi.device) < share)
+    if not chosen.any():
+        return
+    batch["keyframe_mask"] = torch.where(chosen[:, None], mask & ~later, mask).to(batch["keyframe_mask"].dtype)
+    for key, keep in DAY3_LABELS.items():
+        if key in batch:
+            labels = batch[key]
+            drop = torch.ones(labels.shape[1], dtype=torch.bool, device=labels.device)
+            drop[keep] = False
+            labels[chosen[:, None] & drop[None, :]] = float("nan")
 
 
 def load_split(path: str, split: str | None = None, cache_dir: str | None = None):

@@ -11,7 +11,10 @@ Layout (``splits.json``)::
                "1": ...},
      "loco":  {"C1": {"train": ..., "val": ..., "test": ...}, ...}}
 
-A split is named ``"<scheme>/<fold>/<part>"``, e.g. ``"kfold/0/train"`` or ``"loco/C2/test"``.
+A split is named ``"<scheme>/<fold>/<part>"``, e.g. ``"kfold/0/train"`` or ``"loco/C2/test"``. The
+scheme is the text before the first ``/`` and the part the text after the last one, so a fold may hold
+``/`` itself: a clinic named ``North/West`` keeps its name verbatim and is addressed as
+``"loco/North/West/test"`` (``train.split=loco/North/West``); nothing is renamed or escaped.
 In fold i of k-fold, test = patient group i, val = group (i + 1) mod k, train = the rest; in
 leave-one-clinic-out, test = the clinic, val = one stratified group of the other clinics' patients.
 """
@@ -124,11 +127,15 @@ def make_splits(table: pd.DataFrame, cfg: SplitConfig) -> dict:
 
 
 def split_ids(splits: Mapping, name: str) -> list[str]:
-    """Embryo ids of the split ``"<scheme>/<fold>/<part>"`` (e.g. ``"kfold/0/train"``)."""
+    """Embryo ids of the split ``"<scheme>/<fold>/<part>"`` (e.g. ``"kfold/0/train"``, ``"loco/North/West/test"``).
+
+    The fold is everything between the first and the last ``/`` (a clinic name may contain ``/``).
+    """
+    scheme, _, rest = name.partition("/")
+    fold, _, part = rest.rpartition("/")
     try:
-        scheme, fold, part = name.split("/")
         return list(splits[scheme][fold][part]["embryo_ids"])
-    except (ValueError, KeyError):
+    except (KeyError, TypeError):
         names = [f"{s}/{f}/{p}" for s in splits for f in splits[s] for p in splits[s][f]]
         raise KeyError(f"unknown split {name!r}; available: {', '.join(names[:12])}{' ...' if len(names) > 12 else ''}") from None
 

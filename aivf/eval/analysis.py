@@ -13,18 +13,18 @@ import pandas as pd
 from tqdm.auto import tqdm
 
 from aivf.eval import metrics, transfers
-from aivf.eval.bootstrap import bootstrap_ci, cluster_resamples, percentile_ci
+from aivf.eval.bootstrap import bootstrap_ci, cluster_resamples, paired_bootstrap, percentile_ci
 from aivf.eval.config import EvalConfig
 from aivf.eval.orderings import KIDScoreLike, is_blastocyst, morphology_score
 from aivf.sim.types import TASKS
 
 # A recording that stops before this (a day-3 transfer leaves the incubator at 67 h) shows nothing of day 5.
 DAY5_VISIBLE_HPI = 96.0
-# The day-3 call and P(FHB | day-3 transfer) are made from what was seen by the day-3 transfer: a day-3
-# transfer's recording ends at 67 h, whose last keyframe is the frame nearest the grid's 67.5-h point.
-DAY3_VIEW_HPI = 68.0
 
 BAYES_COLUMN = {"d3_fhb": "p_fhb_d3", "d5_fhb": "p_fhb_d5", "euploid": "p_euploid_d5"}
+# Keyframe oracle (truth.csv, aivf/sim/keyframe_oracle.py): the posterior given perfect reading of the keyframes.
+ORACLE_COLUMN = {task: f"{column}_kf" for task, column in BAYES_COLUMN.items()}
+COMPASS_AUC_MARGIN = 0.03  # the target: a model within this much AUC of the keyframe oracle
 CI_METRICS = ("auc", "within_cohort_auc", "cross_entropy", "brier", "ece")
 ORDERING_LABELS = {
     "random": "Random order", "morphology": "Embryologist (morphology proxy)", "kidscore": "KIDScore-like (annotated times)",
@@ -169,6 +169,11 @@ def analyze(predictions: pd.DataFrame, clinical: pd.DataFrame, truth: pd.DataFra
                                    "posterior; transferable = blastulation started by the day-5 cutoff.")
     else:
         result["notes"].append("No truth.csv: transfers per pregnancy need every embryo's outcome and are not computed.")
+    if truth is not None and "fhb_potential" in table and ORACLE_COLUMN["d5_fhb"] in table:
+        result["keyframe_oracle"] = oracle_comparison(table, cohorts, cfg, seed)
+        result["notes"].append("Keyframe oracle: truth.csv p_*_kf, the exact posterior given what a perfect reader "
+                               "sees on the dataset's keyframes (each event's keyframe interval, degeneration, and "
+                               "fragmentation/grades once visible; _nograde without them).")
     return result
 
 
@@ -223,6 +228,50 @@ def all_embryo_analysis(table: pd.DataFrame, scores: dict[str, np.ndarray], coho
         out["orderings"][name] = {"label": ORDERING_LABELS[name], "top1_usable": rate, "n_cohorts": n,
                                   "top1_usable_day5": rate5, "n_cohorts_day5": n5,
                                   "potential_auc": potential_auc(y[known], s[known], cohorts[known], cfg, seed)}
+    return out
+
+
+def oracle_comparison(table: pd.DataFrame, cohorts: np.ndarray, cfg: EvalConfig, seed: int) -> dict:
+    """Model vs exact Bayes vs keyframe oracle on the same embryos (simulation only; metrics.json ``keyframe_oracle``).
+
+    Per task and per set of embryos (``transferable``: blastulation by the day-5 cutoff; ``all``), each score's
+    AUC against the potential outcome with a patient-bootstrap CI, and the paired difference model - oracle
+    (same resamples); over the transferable embryos, the model's within-cohort rank agreement with the oracle
+    next to its agreement with the exact posterior, and the oracle's own agreement with the exact posterior
+    (what "agreement with Bayes" can reach from keyframes). ``within_target``: model AUC >= oracle AUC - 0.03.
+    """
+    transferable = is_blastocyst(table)
+    out: dict = {"auc_margin": COMPASS_AUC_MARGIN, "tasks": {}}
+    for task in TASKS:
+        y = simulated_outcome(table, "d5_fhb" if task == "d3_fhb" else task)
+        kf = ORACLE_COLUMN[task]
+        if y is None or kf not in table or BAYES_COLUMN[task] not in table:
+            continue
+        scores = {"model": table[f"prob_{task}"], "bayes": table[BAYES_COLUMN[task]], "oracle": table[kf],
+                  "oracle_nograde": table.get(f"{kf}_nograde", table[kf])}
+        scores = {name: pd.to_numeric(v, errors="coerce").to_numpy(np.float64) for name, v in scores.items()}
+        known = ~np.isnan(y) & np.all([~np.isnan(v) for v in scores.values()], axis=0)
+        entry: dict = {}
+        for subset, rows in (("transferable", known & transferable), ("all", known)):
+            yy, cc = y[rows], cohorts[rows]
+            if len(np.unique(yy)) < 2:
+                entry[subset] = {"n": int(rows.sum())}
+                continue
+            stats = {name: (lambda idx, s=s[rows], y=yy: metrics.roc_auc(y[idx], s[idx])) for name, s in scores.items()}
+            boot = paired_bootstrap(stats, cc, "oracle", cfg.n_bootstrap, cfg.ci_level, seed)
+            entry[subset] = {
+                "n": int(rows.sum()), "n_pos": int(yy.sum()),
+                "auc": {name: {k: b[k] for k in ("value", "low", "high")} for name, b in boot.items()},
+                "model_minus_oracle": {k: boot["model"][k] for k in ("diff", "diff_low", "diff_high")},
+                "within_target": bool(boot["model"]["diff"] >= -COMPASS_AUC_MARGIN),
+            }
+        rows = known & transferable
+        entry["rank_agreement"] = {
+            "model_vs_oracle": rank_agreement(scores["model"][rows], scores["oracle"][rows], cohorts[rows], cfg, seed),
+            "model_vs_bayes": rank_agreement(scores["model"][rows], scores["bayes"][rows], cohorts[rows], cfg, seed),
+            "oracle_vs_bayes": rank_agreement(scores["oracle"][rows], scores["bayes"][rows], cohorts[rows], cfg, seed),
+        }
+        out["tasks"][task] = entry
     return out
 
 

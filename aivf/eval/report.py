@@ -226,6 +226,8 @@ def render_report(result: dict, title: str = "aivf evaluation report", subtitle:
     body.append(f"<div class='cards'>{''.join(cards)}</div>")
     if "all_embryos" in result:
         body.append(all_embryo_html(result["all_embryos"]))
+    if "keyframe_oracle" in result:
+        body.append(oracle_html(result["keyframe_oracle"]))
     if "transfers" in result:
         body.append(transfers_html(result["transfers"]))
     for task, t in result["tasks"].items():
@@ -258,6 +260,35 @@ def all_embryo_cards(a: dict) -> list[str]:
                      f"{fmt(d5['bayes_ece'])}) · {d5['n_excluded_shown_high']} of {d5['n_excluded']} embryos with "
                      f"Bayes &lt; 0.05 shown &gt; 0.5</div></div>")
     return cards
+
+
+def oracle_html(o: dict) -> str:
+    """Model vs exact Bayes vs keyframe oracle on the same embryos, and the compass target."""
+    rows = []
+    for task, t in o["tasks"].items():
+        for subset in ("transferable", "all"):
+            e = t.get(subset, {})
+            if "auc" not in e:
+                continue
+            a, d = e["auc"], e["model_minus_oracle"]
+            rows.append([html.escape(TASK_TITLES.get(task, task)), subset, str(e["n"]), fmt_ci(a["model"]),
+                         fmt(a["bayes"]["value"]), fmt(a["oracle"]["value"]), fmt(a["oracle_nograde"]["value"]),
+                         f"{fmt(d['diff'])} <span class='muted'>[{fmt(d['diff_low'])}, {fmt(d['diff_high'])}]</span>",
+                         "yes" if e["within_target"] else "no"])
+    agree = [[html.escape(TASK_TITLES.get(task, task)), fmt_ci(r["model_vs_oracle"], 2), fmt_ci(r["model_vs_bayes"], 2),
+              fmt(r["oracle_vs_bayes"]["value"], 2)]
+             for task, t in o["tasks"].items() for r in [t["rank_agreement"]] if r["model_vs_oracle"]["value"] is not None]
+    return ("<h2>Attainable ceiling: the keyframe oracle</h2><p class='muted'>The exact Bayes posterior conditions on "
+            "exact event times and perfectly read grades, more than any model of the keyframes can see. The keyframe "
+            "oracle is the exact posterior given what a perfect reader sees on the dataset's keyframes: each event's "
+            "keyframe interval, visible degeneration, and fragmentation and ICM/TE grades once visible (without "
+            f"grades: timing only). <b>Compass target: within {fmt(o['auc_margin'], 2)} AUC of the keyframe oracle</b> "
+            "(model − oracle ≥ −0.03). AUC against every embryo's potential outcome, on the same embryos; "
+            "difference paired over the same patient resamples.</p>"
+            + _table(["task", "embryos", "n", "model AUC [95% CI]", "exact Bayes", "keyframe oracle", "oracle, no grades",
+                      "model − oracle [95% CI]", "within 0.03"], rows)
+            + _table(["task (transferable)", "rank agreement with the oracle", "rank agreement with exact Bayes",
+                      "oracle's agreement with exact Bayes (reachable)"], agree))
 
 
 def all_embryo_figure(a: dict) -> str:

@@ -15,10 +15,10 @@ import torch
 from scipy.special import expit
 from tqdm.auto import tqdm
 
-from aivf.eval.analysis import DAY3_VIEW_HPI, DAY5_VISIBLE_HPI
+from aivf.eval.analysis import DAY5_VISIBLE_HPI
 from aivf.eval.attribution import temporal_occlusion
 from aivf.eval.grade_gate import apply_grade_gate, fit_grade_gate, has_grades
-from aivf.sim.types import TASKS
+from aivf.sim.types import DAY3_VIEW_HPI, TASKS
 
 
 def resolve_checkpoint(path: str | Path) -> Path:

@@ -14,6 +14,7 @@ import pandas as pd
 from scipy.special import expit
 
 from aivf.sim import bayes
+from aivf.sim import keyframe_oracle as KO
 from aivf.sim import kinetics as K
 from aivf.sim import params as P
 from aivf.sim.config import ImagingConfig, SimConfig
@@ -88,8 +89,12 @@ def expected_zygotes(age: np.ndarray) -> np.ndarray:
     return np.clip(P.ZYGOTES_AT_30 + slope * (np.asarray(age) - 30.0), 3.0, 10.0)
 
 
-def sample_cohort(cfg: SimConfig, seed: int) -> Cohort:
+def sample_cohort(cfg: SimConfig, seed: int, keyframes: KO.KeyframeGrid | None = None) -> Cohort:
     """Sample ``cfg.num_patients`` patients across ``cfg.num_clinics`` clinics (deterministic for a seed).
+
+    With ``keyframes`` (the grid of the dataset the cohort is for) truth also carries the keyframe-oracle
+    columns ``p_*_kf`` and ``p_*_kf_nograde`` (docs/simulator.md, section 3); every other column is the same
+    with or without it.
 
     Returns:
         A Cohort; embryos carry ``recording_end_hpi`` (67 h for day-3 transfers, else the clinic's
@@ -156,12 +161,42 @@ def sample_cohort(cfg: SimConfig, seed: int) -> Cohort:
         **{f"t_{e}": dev["times"][:, k] for k, e in enumerate(EVENTS)},
         "arrested_stage": arrested, "t_arrest_visible": dev["t_arrest_visible"],
     })
+    if keyframes is not None:
+        end = np.array([clinics[name].imaging.end_hpi for name in clinic])
+        end = np.where(left_on_day3, np.minimum(end, P.DAY3_TRANSFER_HPI), end)
+        truth = truth.assign(**keyframe_oracle_columns(args, clinic, end, clinics, keyframes))
     render_seeds = rng_render.integers(2**31 - 1, size=n)
     embryos = [
         _embryo_truth(i, eid, pid[pat], clinic, a, ivf, g, q, dev, out, clinics, render_seeds)
         for i in range(n)
     ]
     return Cohort(embryos, clinical, truth, clinics)
+
+
+def keyframe_oracle_columns(args: tuple, clinic: np.ndarray, end_hpi: np.ndarray, clinics: dict[str, ClinicProfile],
+                            grid: KO.KeyframeGrid) -> dict[str, np.ndarray]:
+    """The six ``p_*_kf`` truth columns: the posterior given each embryo's keyframes, read perfectly.
+
+    Day 5 sees the keyframes of the embryo's own recording (its clinic's frame times, ending at 67 h for a day-3
+    transfer); day 3 the ones up to ``KO.DAY3_VIEW_HPI``, as the model's day-3 predictions do.
+    """
+    from aivf.sim.render import frame_times  # the renderer's own frame clock
+
+    cache: dict[tuple[str, float], np.ndarray] = {}
+    kf = np.empty((len(clinic), len(grid.targets_hpi)))
+    for i, (name, end) in enumerate(zip(clinic, end_hpi)):
+        if (name, end) not in cache:
+            imaging = dataclasses.replace(clinics[name].imaging, end_hpi=float(end))
+            stub = EmbryoTruth("", "", name, 0.0, "ICSI", "euploid", 0.0, {}, 0.0, recording_end_hpi=float(end))
+            cache[name, end] = grid.keyframe_hpi(frame_times(stub, imaging))
+        kf[i] = cache[name, end]
+    d5 = KO.oracle_probabilities(*args, keyframe_hpi=kf)
+    d3 = KO.oracle_probabilities(*args, keyframe_hpi=np.where(kf <= KO.DAY3_VIEW_HPI, kf, np.nan))
+    return {
+        "p_fhb_d3_kf": d3["fhb"], "p_fhb_d3_kf_nograde": d3["fhb_nograde"],
+        "p_fhb_d5_kf": d5["fhb"], "p_fhb_d5_kf_nograde": d5["fhb_nograde"],
+        "p_euploid_d5_kf": d5["euploid"], "p_euploid_d5_kf_nograde": d5["euploid_nograde"],
+    }
 
 
 def _embryo_truth(i, eid, pids, clinic, age, ivf, g, q, dev, out, clinics, render_seeds) -> EmbryoTruth:

@@ -117,11 +117,14 @@ def simulate(cfg: SimConfig, out_dir: str | Path, seed: int, experiment: Any = N
     """
     from aivf.config import ExperimentConfig, save_config  # aivf.config imports aivf.sim: import late
     from aivf.sim.cohort import sample_cohort
+    from aivf.sim.keyframe_oracle import KeyframeGrid
 
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
-    save_config(experiment if experiment is not None else ExperimentConfig(seed=seed, sim=cfg), out)
-    cohort = sample_cohort(cfg, seed)
+    experiment = experiment if experiment is not None else ExperimentConfig(seed=seed, sim=cfg)
+    save_config(experiment, out)
+    # the keyframe oracle of truth.csv conditions on the keyframe grid the dataset will be built with
+    cohort = sample_cohort(cfg, seed, keyframes=KeyframeGrid.from_config(experiment.data.keyframes))
     recordings: dict[str, str] = {}
     failures: list[tuple[str, str]] = []
     if cfg.format != "none":

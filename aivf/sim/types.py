@@ -14,6 +14,9 @@ PGT_RESULTS: tuple[str, ...] = ("euploid", "aneuploid", "mosaic", "no_result")
 TASKS: tuple[str, ...] = ("d3_fhb", "d5_fhb", "euploid")  # the three prediction targets
 DAY3_CUTOFF_HPI = 66.0  # a day-3 decision sees frames up to here
 DAY5_CUTOFF_HPI = 116.0  # a day-5 decision sees frames up to here
+# What a day-3 decision's keyframes cover: a day-3 transfer's recording ends at 67 h, its last keyframe the
+# frame nearest the grid's 67.5-h point. Day-3 predictions read only these (aivf.eval.scoring.day3_view).
+DAY3_VIEW_HPI = 68.0
 DAY6_CUTOFF_HPI = 140.0  # the day-6 call of extended culture (recorded; the time-lapse recording ends before)
 
 

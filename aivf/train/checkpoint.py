@@ -8,7 +8,11 @@ It is written to a ``.tmp`` folder and renamed when complete, so a run killed wh
 leaves the previous checkpoint as the latest. Loading never unpickles (``accelerate.save_state``
 would write ``.pkl`` RNG files that ``load_state`` unpickles); the one exception is DeepSpeed,
 whose engine checkpoint format is its own (pickles written by this run, read from this run's
-folder only).
+folder only: ``load_checkpoint`` refuses any other folder under DeepSpeed, since a pickle is code).
+
+A checkpoint that cannot be read (a truncated ``model.safetensors``, a garbage ``state.json``) is a
+``CheckpointError`` naming the file and the previous complete checkpoint to resume from instead;
+every file is read before anything is applied, so a failed resume leaves the model untouched.
 """
 
 from __future__ import annotations
@@ -24,7 +28,14 @@ import torch
 from safetensors import safe_open
 from safetensors.torch import load_file, save_file
 
+from aivf.config import ConfigError
+
 STATE_FILE = "state.json"
+STATE_KEYS = ("step", "epoch", "batches_in_epoch")  # a state.json without these cannot place the loop
+
+
+class CheckpointError(ConfigError):
+    """``train.resume`` names a checkpoint that cannot (or must not) be loaded; the message says what to do."""
 
 
 def rng_state() -> tuple[dict[str, torch.Tensor], dict[str, Any]]:
@@ -115,27 +126,91 @@ def save_checkpoint(folder: Path, accelerator, model, optimizer, scheduler, ema,
     return folder
 
 
-def load_checkpoint(folder: Path, accelerator, model, optimizer, scheduler, ema) -> dict:
-    """Restore what :func:`save_checkpoint` wrote into already-prepared objects; returns the state dict."""
+def _previous(folder: Path) -> str:
+    """The advice for a bad checkpoint: the newest complete checkpoint before it, or a fresh start."""
+    earlier = [p for p in sorted(folder.parent.glob("step-*[0-9]")) if p.name < folder.name and (p / STATE_FILE).is_file()]
+    if earlier:
+        return f"resume from the previous checkpoint with train.resume={earlier[-1]} (or delete {folder})"
+    return f"no earlier checkpoint exists beside it: delete {folder} or start fresh with train.resume=''"
+
+
+def _read(folder: Path, path: Path, read):
+    """``read(path)``, a CheckpointError naming the file and the previous checkpoint if it fails."""
+    try:
+        return read(path)
+    except Exception as err:  # safetensors, json, OSError ... : the file is truncated, garbage or missing
+        raise CheckpointError(f"{path}: cannot read this checkpoint file ({type(err).__name__}: {err}); the "
+                              f"checkpoint {folder} is damaged: {_previous(folder)}") from None
+
+
+def _read_state(path: Path) -> dict:
+    state = json.loads(path.read_text())
+    if not isinstance(state, dict) or not all(isinstance(state.get(k), int) for k in STATE_KEYS):
+        raise ValueError(f"expected a JSON object with whole numbers {list(STATE_KEYS)}")
+    return state
+
+
+def _rng(path: Path) -> tuple[dict[str, torch.Tensor], dict]:
+    with safe_open(path, "pt") as f:
+        meta = json.loads(f.metadata()["meta"])
+    return load_file(path), meta
+
+
+def _optimizer(path: Path) -> dict:
+    with safe_open(path, "pt") as f:
+        opt_meta = f.metadata()
+    return _optimizer_from_flat(load_file(path), opt_meta)
+
+
+def check_deepspeed_source(folder: Path, run_dir: Path | None) -> None:
+    """Under DeepSpeed only this run's own checkpoints are loaded: the engine's files are pickles (code)."""
+    own = (Path(run_dir) / "checkpoints").resolve() if run_dir is not None else None
+    if own is None or folder.resolve().parent != own:
+        raise CheckpointError(
+            f"train.resume={folder}: under DeepSpeed only this run's own checkpoints ({own}/step-*) are resumed. "
+            "A DeepSpeed checkpoint holds pickles, and loading a pickle runs code from whoever wrote it, so one "
+            "from elsewhere is code, not data. Resume it without DeepSpeed (its model.safetensors), or copy it "
+            "into this run's checkpoints/ only if you trust its author")
+
+
+def load_checkpoint(folder: Path, accelerator, model, optimizer, scheduler, ema, run_dir: Path | None = None) -> dict:
+    """Restore what :func:`save_checkpoint` wrote into already-prepared objects; returns the state dict.
+
+    Args:
+        run_dir: the run's folder; under DeepSpeed ``folder`` must be one of its ``checkpoints/step-*``.
+
+    Raises:
+        CheckpointError: a file missing, truncated or garbage (naming it and the previous checkpoint),
+            or, under DeepSpeed, a checkpoint from outside the run.
+    """
     folder = Path(folder)
     if not (folder / STATE_FILE).is_file():
-        raise FileNotFoundError(f"{folder}: not a complete checkpoint ({STATE_FILE} missing); "
-                                "pass another folder as train.resume or train.resume='' to start fresh")
-    if accelerator.distributed_type.name == "DEEPSPEED":
+        raise CheckpointError(f"{folder}: not a complete checkpoint ({STATE_FILE} missing); "
+                              "pass another folder as train.resume or train.resume='' to start fresh")
+    deepspeed = accelerator.distributed_type.name == "DEEPSPEED"
+    if deepspeed:
+        check_deepspeed_source(folder, run_dir)
+    # Read everything first: a damaged file is found before the model or optimizer is half restored.
+    state = _read(folder, folder / STATE_FILE, _read_state)
+    schedule = _read(folder, folder / "scheduler.json", lambda p: json.loads(p.read_text()))
+    ema_state = _read(folder, folder / "ema.safetensors", load_file) if ema is not None else None
+    rng = _read(folder, folder / f"rng-{accelerator.process_index}.safetensors", _rng)
+    if deepspeed:
         accelerator.load_state(str(folder / "deepspeed"))
     else:
-        accelerator.unwrap_model(model).load_state_dict(load_file(folder / "model.safetensors"))
-        with safe_open(folder / "optimizer.safetensors", "pt") as f:
-            opt_meta = f.metadata()
-        optimizer.optimizer.load_state_dict(_optimizer_from_flat(load_file(folder / "optimizer.safetensors"), opt_meta))
-    scheduler.load_state_dict(json.loads((folder / "scheduler.json").read_text()))  # after the optimizer: sets lr
+        weights = _read(folder, folder / "model.safetensors", load_file)
+        opt_state = _read(folder, folder / "optimizer.safetensors", _optimizer)
+        try:
+            accelerator.unwrap_model(model).load_state_dict(weights)
+            optimizer.optimizer.load_state_dict(opt_state)
+        except (RuntimeError, ValueError, KeyError) as err:  # another model's checkpoint: names/shapes differ
+            raise CheckpointError(f"{folder}: does not fit this model/optimizer ({str(err)[:300]}); resume a "
+                                  "checkpoint of this config, or train.resume='' to start fresh") from None
+    scheduler.load_state_dict(schedule)  # after the optimizer: sets lr
     if ema is not None:
-        ema.load_state_dict(load_file(folder / "ema.safetensors"))
-    rng_file = folder / f"rng-{accelerator.process_index}.safetensors"
-    with safe_open(rng_file, "pt") as f:
-        meta = json.loads(f.metadata()["meta"])
-    set_rng_state(load_file(rng_file), meta)
-    return json.loads((folder / STATE_FILE).read_text())
+        ema.load_state_dict(ema_state)
+    set_rng_state(*rng)
+    return state
 
 
 def latest_checkpoint(run_dir: Path) -> Path | None:

@@ -366,7 +366,7 @@ def train(cfg, model: torch.nn.Module | None = None, data: TrainData | None = No
     state = {"step": 0, "epoch": 0, "batches_in_epoch": 0, "best": None, "bad_evals": 0, "tracker_id": None}
     resume_from = latest_checkpoint(run_dir) if tc.resume == "auto" else (Path(tc.resume) if tc.resume else None)
     if resume_from is not None:
-        state = load_checkpoint(resume_from, accelerator, model, optimizer, scheduler, ema)
+        state = load_checkpoint(resume_from, accelerator, model, optimizer, scheduler, ema, run_dir=run_dir)
         accelerator.print(f"resumed from {resume_from} at step {state['step']}")
     if accelerator.is_main_process:
         save_config(cfg, run_dir)

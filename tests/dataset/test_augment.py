@@ -52,3 +52,27 @@ def test_rotation_keeps_a_centred_disc_centred():
     out, _ = augment_batch(pixels, torch.zeros(6, 1), torch.ones(6, 1, dtype=torch.bool), cfg,
                            torch.Generator().manual_seed(3))
     assert (out - pixels).abs().mean() < 0.02  # rotation/flip invariance of a round embryo
+
+
+def test_day3_view_masks_later_keyframes_and_keeps_only_the_day3_labels():
+    import math
+
+    from aivf.dataset.loader import day3_view_
+    from aivf.dataset.records import AUX_TASKS
+    from aivf.sim.types import DAY3_VIEW_HPI, TASKS
+
+    hpi = torch.linspace(12, 116, 16).repeat(3, 1)
+    mask = torch.ones(3, 16, dtype=torch.bool)
+    mask[2, hpi[2] > 67.0] = False  # a day-3 transfer's recording: nothing to cut
+    batch = {"keyframe_hpi": hpi, "keyframe_mask": mask.clone(), "labels": torch.ones(3, len(TASKS)),
+             "aux_labels": torch.ones(3, len(AUX_TASKS))}
+    day3_view_(batch, 1.0, torch.Generator().manual_seed(0))
+    assert torch.equal(batch["keyframe_mask"][:2], (hpi[:2] <= DAY3_VIEW_HPI))
+    assert torch.equal(batch["keyframe_mask"][2], mask[2])
+    for row in range(2):
+        assert [not math.isnan(v) for v in batch["labels"][row].tolist()] == [t == "d3_fhb" for t in TASKS]
+        assert [not math.isnan(v) for v in batch["aux_labels"][row].tolist()] == [t == "usable_d3" for t in AUX_TASKS]
+    assert not batch["labels"][2].isnan().any() and not batch["aux_labels"][2].isnan().any()
+    none = {"keyframe_hpi": hpi, "keyframe_mask": mask.clone(), "labels": torch.ones(3, len(TASKS))}
+    day3_view_(none, 0.0, torch.Generator().manual_seed(0))
+    assert torch.equal(none["keyframe_mask"], mask) and not none["labels"].isnan().any()

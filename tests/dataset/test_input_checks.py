@@ -204,3 +204,35 @@ def test_cli_exits_nonzero_when_nothing_usable_was_built(cohort_csv, tmp_path, c
     expected = {"all_failed": "nothing usable was built", "no_splits": "no evaluation splits",
                 "no_rows": "no rows"}[case]
     assert expected in printed
+
+
+def test_clinic_name_with_a_slash_gives_an_addressable_leave_one_clinic_out_split(cohort_csv, tmp_path):
+    from aivf.dataset.loader import load_split
+    from aivf.dataset.splits import split_ids
+
+    csv = edited_csv(cohort_csv, tmp_path, lambda t: t.assign(clinic=t["clinic"].replace({"C1": "North/West"})))
+    cfg, data = tiny_configs(recordings_root=str(cohort_csv.parent))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        build_dataset(cfg, csv, str(tmp_path / "ds"), data, rank=0, world_size=1)
+    splits = json.loads((tmp_path / "ds" / "splits.json").read_text())
+    assert sorted(splits["loco"]) == ["C2", "North/West"]  # the name is kept verbatim
+    clinic_of = pd.read_csv(csv).set_index("embryo_id")["clinic"]
+    test = split_ids(splits, "loco/North/West/test")
+    assert test and {clinic_of[e] for e in test} == {"North/West"}
+    assert not set(test) & set(split_ids(splits, "loco/North/West/train"))
+    assert sorted(load_split(str(tmp_path / "ds"), "loco/North/West/test")["embryo_id"]) == sorted(test)
+    with pytest.raises(KeyError, match="unknown split 'loco/North/test'; available: kfold/0/train"):
+        split_ids(splits, "loco/North/test")
+
+
+@pytest.mark.parametrize("extra, expected", [
+    ("row", r"line 3: 4 cells for 3 columns"),  # pandas would move every value one column left
+    ("header", r"line 1: column 'd5_fhb' appears twice"),  # pandas would rename one to d5_fhb.1 and ignore it
+])
+def test_clinical_row_with_a_cell_too_many_or_a_repeated_column_is_an_error(tmp_path, extra, expected):
+    header = "embryo_id,patient_id,d5_fhb" + (",d5_fhb" if extra == "header" else "")
+    rows = ["A-1,A,1", "B-1,B,0,1" if extra == "row" else "B-1,B,0"]
+    (tmp_path / "c.csv").write_text("\n".join([header, *rows]) + "\n")
+    with pytest.raises(BuildError, match=rf"c\.csv: not a readable CSV table \({expected}"):
+        read_clinical(tmp_path / "c.csv")

@@ -6,6 +6,7 @@ import functools
 
 import numpy as np
 import pandas as pd
+import pytest
 
 from aivf.sim.calibration import population_summary
 from aivf.sim.cohort import sample_cohort
@@ -81,3 +82,15 @@ def test_orderings_transfers_per_pregnancy():
     assert s["fhb_rate_te_A"] > s["fhb_rate_te_B"] > s["fhb_rate_te_C"]
     assert s["fhb_rate_age_0_35"] > s["fhb_rate_age_38_41"] > s["fhb_rate_age_41_99"]
     assert s["fhb_rate_direct_cleavage"] < 0.4 * s["fhb_rate_normal_cleavage"]  # 1.2% vs 20.2%
+
+
+def test_blastocyst_subgroups_use_only_what_the_day5_decision_sees():
+    cohort = population()
+    s = population_summary(cohort)
+    t = cohort.truth
+    assert s["blastocyst_rate_by_116h"] == pytest.approx((t.t_tB <= 116.0).mean())
+    assert s["blastocyst_rate_by_116h"] < s["blastocyst_rate_any_time"]  # some blastulate on day 6
+    # the euploid share among blastocysts counts only those formed by 116 h (no tB from after the decision)
+    age = cohort.clinical.maternal_age
+    band = (t.t_tB <= 116.0) & (age >= 35) & (age < 38)
+    assert s["euploid_among_blast_35_38"] == pytest.approx((t.ploidy[band] == "euploid").mean())

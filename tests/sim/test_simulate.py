@@ -104,3 +104,19 @@ def test_real_sample_row_when_present(tmp_path):
 
     frames = _real_frames(shared / "data" / "gomez_sample")
     assert len(frames) > 100 and frames[0].name.endswith("_RUN1.jpeg")
+
+
+def test_truth_oracle_follows_the_configs_keyframe_grid(tmp_path):
+    base = ["simulate", "--no-progress", f"output_dir={tmp_path}", "sim.format=none", "sim.num_patients=8",
+            "sim.contact_sheet=false"]
+    assert main([*base, "name=default"]) == 0
+    assert main([*base, "name=short", "data.keyframes.cutoff_hpi=66.0", "data.keyframes.num_keyframes=8"]) == 0
+    assert main([*base, "name=content", "data.keyframes.method=content"]) == 0
+    default, short, content = (pd.read_csv(tmp_path / name / "sim" / "truth.csv") for name in ("default", "short", "content"))
+    kf = [c for c in default.columns if "_kf" in c]
+    assert len(kf) == 6 and not any("_kf" in c for c in content.columns)  # content keyframes depend on pixels
+    pd.testing.assert_frame_equal(default[content.columns], content)
+    pd.testing.assert_frame_equal(short[content.columns], content)
+    # a grid ending at 66 h sees no day 5: its day-5 oracle is its day-3 one, and differs from the default grid's
+    np.testing.assert_allclose(short.p_fhb_d5_kf, short.p_fhb_d3_kf)
+    assert not np.allclose(default.p_fhb_d5_kf, short.p_fhb_d5_kf)
