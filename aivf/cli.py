@@ -17,6 +17,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "simulate": ("aivf.sim.cli", "simulate a cohort of embryo time-lapse recordings with known truth"),
     "build": ("aivf.dataset.cli", "build Hugging Face parquet shards, splits and a card from recordings"),
     "train": ("aivf.train.cli", "train a model (also: accelerate launch -m aivf.train ...)"),
+    "pretrain": ("aivf.train.pretrain", "VideoMAE masked-autoencoder pretraining on built datasets (no labels used)"),
     "sweep": ("aivf.train.sweep", "run a hyper-parameter sweep locally (--local) from a W&B sweep file"),
     "push": ("aivf.hub.cli", "push a trained run to the Hugging Face Hub with a model card"),
     "evaluate": ("aivf.eval.evaluate_cli", "clinical metrics + HTML report of a checkpoint on a dataset split"),

@@ -10,9 +10,13 @@ Rows:
    every 16 frames), which is what makes random access cheap.
 2. JPEG folders (simulated Gomez layout at 256 px and the real 500 px Gomez sample): aivf.data vs
    full-size PIL decode + resize of the same 16 frames.
-3. Loader (16x1x128x128 uint8 samples): ShardLoader (Arrow cache, parquet direct) vs plain
-   ``datasets`` streaming with ``.shuffle()``, plain streaming, and memory-mapped map-style reads;
-   augmentation measured separately (it can run batched on the training device).
+3. Loader (16x1x128x128 uint8 samples): ShardLoader (Arrow cache, parquet direct) against two
+   baselines: plain ``datasets`` streaming with ``.shuffle()`` (the slowest), and a torch ``DataLoader``
+   over the memory-mapped map-style ``datasets.Dataset`` (the standard path; shuffled, batch 8, with
+   0 and 2 workers); also plain streaming and bare map-style reads. Augmentation is measured
+   separately (it can run batched on the training device).
+
+    .venv/bin/python bench/bench_data.py --loader-only --copies 64   # the loader rows only
 """
 
 from __future__ import annotations
@@ -58,6 +62,11 @@ def timed(fn, repeat: int = 3) -> float:
 def row(section: str, name: str, seconds: float, unit_count: int, unit: str, ref: str | None = None) -> None:
     ROWS.append({"section": section, "method": name, "ms_per_item": 1000 * seconds / unit_count,
                  "per_s": unit_count / seconds, "unit": unit, "ref": ref})
+
+
+# Row-name prefixes of each reference: a row's "vs ref" column is the reference's time / the row's time.
+REFS = {"bare": "(b)", "full": "full", "shuffle": "plain datasets streaming +"}
+DATALOADER = "torch DataLoader, memory-mapped Dataset, 0 workers"  # the loader's second baseline
 
 
 def reencode_short_gop(src: Path, dst: Path, gop: int = 16) -> None:
@@ -181,6 +190,21 @@ def bench_loader(cohort: Path, work: Path, copies: int) -> None:
     row(section, "plain datasets streaming + .shuffle(buffer 64)", timed(lambda: stream(True), 1), limit, "sample", "shuffle")
     row(section, "plain datasets streaming, no shuffle", timed(lambda: stream(False), 1), limit, "sample", "shuffle")
     mapped = datasets.load_dataset("parquet", data_files=files, split="train", cache_dir=str(work / "hf_cache"))
+    # The standard path: a map-style Dataset (Arrow, memory-mapped), torch format, a shuffled DataLoader.
+    # The torch formatter returns uint8 keyframes as int64 (8x the bytes); the "uint8" row asks for
+    # dtype=torch.uint8, which ShardLoader's zero-copy reads match.
+    columns = ["keyframes", "keyframe_hpi", "keyframe_mask"]
+    variants = [("", 0, mapped.with_format("torch", columns=columns)),
+                ("", 2, mapped.with_format("torch", columns=columns)),
+                (" (uint8)", 0, mapped.with_format("torch", columns=["keyframes"], dtype=torch.uint8))]
+    for tag, workers, ds in variants:
+        def dataloader_epoch(ds=ds, workers=workers):
+            loader = torch.utils.data.DataLoader(ds, batch_size=8, shuffle=True, num_workers=workers,
+                                                 generator=torch.Generator().manual_seed(0))
+            return sum(len(b["keyframes"]) for b in loader)
+
+        row(section, f"torch DataLoader, memory-mapped Dataset, {workers} workers{tag}",
+            timed(dataloader_epoch, 2), n, "sample", "shuffle")
     mapped = mapped.with_format("torch", columns=["keyframes"], dtype=torch.uint8, output_all_columns=True)
     order = np.random.default_rng(0).permutation(n).tolist()
     row(section, "memory-mapped arrow, map-style random reads (uint8)",
@@ -197,11 +221,16 @@ def print_table() -> None:
     for r in ROWS:
         if r["section"] != section:
             section = r["section"]
-            print(f"\n{section}\n{'method':<58} {'ms/item':>9} {'items/s':>9} {'vs ref':>8}")
-        refs = [x for x in ROWS if x["section"] == section and x["ref"] and x["method"].startswith(
-            {"bare": "(b)", "full": "full", "shuffle": "plain datasets streaming +"}.get(r["ref"] or "", "?"))]
-        ratio = f"{refs[0]['ms_per_item'] / r['ms_per_item']:.2f}x" if refs else ""
-        print(f"{r['method']:<58} {r['ms_per_item']:>9.2f} {r['per_s']:>9.1f} {ratio:>8}")
+            second = any(x["method"] == DATALOADER for x in ROWS if x["section"] == section)
+            print(f"\n{section}\n{'method':<62} {'ms/item':>9} {'items/s':>9} {'vs ref':>8}"
+                  + (f" {'vs DataLoader':>14}" if second else ""))
+        ref = [x for x in ROWS if x["section"] == section and r["ref"] and x["method"].startswith(REFS.get(r["ref"], "?"))]
+        ratio = f"{ref[0]['ms_per_item'] / r['ms_per_item']:.2f}x" if ref else ""
+        line = f"{r['method']:<62} {r['ms_per_item']:>9.2f} {r['per_s']:>9.1f} {ratio:>8}"
+        if second:
+            base = next(x for x in ROWS if x["section"] == section and x["method"] == DATALOADER)
+            line += f" {base['ms_per_item'] / r['ms_per_item']:>13.2f}x"
+        print(line)
 
 
 def main() -> None:
@@ -211,6 +240,7 @@ def main() -> None:
     parser.add_argument("--copies", type=int, default=32, help="dataset rows per recording in the loader rows")
     parser.add_argument("--work", default="", help="scratch folder (default: a temporary one)")
     parser.add_argument("--json", default="", help="also write the rows to this JSON file")
+    parser.add_argument("--loader-only", action="store_true", help="only the build, loader and augmentation rows")
     args = parser.parse_args()
     warnings.filterwarnings("ignore")
     from aivf.sim.config import ImagingConfig, SimConfig
@@ -219,13 +249,24 @@ def main() -> None:
     work = Path(args.work or tempfile.mkdtemp(prefix="aivf_bench_data_"))
     imaging = ImagingConfig(image_size=256, frame_interval_h=0.25, end_hpi=120.0)
     cohorts = {}
-    for layout in ("mp4", "gomez"):
+    for layout in ("mp4",) if args.loader_only else ("mp4", "gomez"):
         sim = SimConfig(num_patients=args.patients, num_clinics=1, format=layout, workers=2, contact_sheet=False,
                         imaging=imaging)
         cohorts[layout] = simulate(sim, work / f"sim_{layout}", seed=0, progress=False)
+    if not args.loader_only:
+        bench_readers(cohorts, work, args.videos)
+    bench_loader(cohorts["mp4"], work, args.copies)
+    print(f"\nscratch: {work}; torch threads {torch.get_num_threads()}")
+    print_table()
+    if args.json:
+        Path(args.json).write_text(json.dumps(ROWS, indent=1))
+
+
+def bench_readers(cohorts: dict[str, Path], work: Path, num_videos: int) -> None:
+    """The MP4 and JPEG rows (sections 1 and 2)."""
     data = DataConfig()
     clinical = pd.read_csv(cohorts["mp4"] / "clinical.csv")
-    videos = [cohorts["mp4"] / r for r in clinical["recording"][: args.videos]]
+    videos = [cohorts["mp4"] / r for r in clinical["recording"][:num_videos]]
     bench_mp4(videos, "as simulated (libx264 default GOP)", data)
     short = []
     for v in videos:
@@ -234,14 +275,9 @@ def main() -> None:
         reencode_short_gop(v, short[-1])
     bench_mp4(short, "re-encoded, keyframe every 16 frames", data)
     gomez = pd.read_csv(cohorts["gomez"] / "clinical.csv")
-    bench_jpeg([cohorts["gomez"] / r for r in gomez["recording"][: args.videos]], "simulated Gomez layout, 256 px", data)
+    bench_jpeg([cohorts["gomez"] / r for r in gomez["recording"][:num_videos]], "simulated Gomez layout, 256 px", data)
     if SHARED.exists():
         bench_jpeg(sorted(p for p in SHARED.iterdir() if p.is_dir()), "real Gomez sample, 500 px", data)
-    bench_loader(cohorts["mp4"], work, args.copies)
-    print(f"\nscratch: {work}; torch threads {torch.get_num_threads()}")
-    print_table()
-    if args.json:
-        Path(args.json).write_text(json.dumps(ROWS, indent=1))
 
 
 if __name__ == "__main__":

@@ -25,6 +25,9 @@ def _known(labels: np.ndarray, *others: np.ndarray) -> tuple[np.ndarray, ...]:
 def roc_auc(labels: np.ndarray, scores: np.ndarray) -> float:
     """Area under the ROC curve (Mann-Whitney U, ties count one half).
 
+    Hand-written rather than ``sklearn.metrics.roc_auc_score`` on purpose: measured 20x faster inside
+    the patient bootstraps (thousands of AUCs per report, issue 15), with the same value (tested).
+
     Args:
         labels: (N,) 0/1 with NaN for unknown outcomes (dropped).
         scores: (N,) higher = more likely positive.
@@ -42,7 +45,11 @@ def roc_auc(labels: np.ndarray, scores: np.ndarray) -> float:
 
 
 def roc_curve(labels: np.ndarray, scores: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """ROC points (false-positive rate, true-positive rate), from (0, 0) to (1, 1), one per distinct score."""
+    """ROC points (false-positive rate, true-positive rate), from (0, 0) to (1, 1), one per distinct score.
+
+    The project's one ROC curve (report and W&B figure); the same points as
+    ``sklearn.metrics.roc_curve(..., drop_intermediate=False)`` without its leading infinite threshold.
+    """
     y, s = _known(labels, scores)
     if len(y) == 0:
         return np.array([0.0, 1.0]), np.array([0.0, 1.0])

@@ -240,6 +240,12 @@ def rank_cohort(checkpoint, input_path, config=None, overrides=None, split=None,
     ckpt = resolve_checkpoint(checkpoint)
     cfg = load_config(config_files(ckpt, config), overrides)
     anchor_to_run(cfg, ckpt)
+    from aivf.model.preprocessing import EmbryoVideoProcessor
+
+    # The keyframes, planes and normalisation the model was trained on: preprocessor_config.json beside the
+    # weights (a folder from the Hub may have nothing else), else the run's config.
+    processor, processor_source = EmbryoVideoProcessor.for_checkpoint(ckpt, cfg)
+    cfg = processor.apply_to(cfg)
     ec = cfg.eval
     out = Path(out) if out else Path(cfg.output_dir) / cfg.name / "rank"
     out.mkdir(parents=True, exist_ok=True)
@@ -276,6 +282,7 @@ def rank_cohort(checkpoint, input_path, config=None, overrides=None, split=None,
         cal_note += ("; P(usable blastocyst by day 6) of a recording that reaches day 5 also reads the recorded day-5 "
                      "expansion and ICM/TE grades (fitted on validation)")
     meta = {"checkpoint": str(ckpt), "input": str(input_path), "calibration": cal_note, "speed": speed,
+            "preprocessing": processor_source,
             "skipped": skipped, "seconds": seconds}
     top = None if thumbnails_top is None or thumbnails_top < 0 else thumbnails_top
     html_path.write_text(render_ranking(ranked, thumbs, meta, ec.rank_by, ec.thumbnail_size, top))

@@ -38,7 +38,7 @@ def resolve_checkpoint(path: str | Path) -> Path:
 def config_files(checkpoint: Path, extra: list[str] | None) -> list[str]:
     """The run's saved config (beside the weights, or in the run folder) followed by the user's ``-c`` files."""
     saved = [p for p in (checkpoint / "config.yaml", checkpoint.parent / "config.yaml") if p.is_file()]
-    return [str(saved[0])] * bool(saved) + list(extra or [])
+    return [str(p) for p in saved[:1]] + list(extra or [])  # none saved: the defaults + -c files
 
 
 def anchor_to_run(cfg, checkpoint: Path) -> None:

@@ -2,11 +2,12 @@
 
 Usage::
 
-    import aivf.model  # registers EmbryoConfig / EmbryoModel with AutoConfig / AutoModel
+    import aivf  # registers EmbryoConfig / EmbryoModel with AutoConfig / AutoModel (on first use)
     model = aivf.model.build_model(cfg.model)
     out = model(pixel_values, keyframe_hpi=hpi, covariates=cov, labels=labels, keyframe_mask=mask)
-    model.save_pretrained("ckpt")               # config.json + model.safetensors
-    AutoModel.from_pretrained("ckpt")           # in any process that has imported aivf.model
+    model.save_pretrained("ckpt")               # config.json + model.safetensors + self-contained code
+    AutoModel.from_pretrained("ckpt")           # in any process that has imported aivf
+    AutoModel.from_pretrained("ckpt", trust_remote_code=True)  # anywhere: the code saved beside the weights
 """
 
 from __future__ import annotations
@@ -254,6 +255,19 @@ class EmbryoModel(EmbryoPreTrainedModel):
                 loss = loss + self.config.aux_loss_weight * aux_loss
         return EmbryoModelOutput(loss=loss, logits=logits, task_losses=task_losses, phase_logits=phase_logits,
                                  pooled_output=pooled, head_features=head_input, aux_logits=aux_logits)
+
+    def save_pretrained(self, save_directory, *args, **kwargs):
+        """transformers' save_pretrained, plus self-contained modelling code and ``auto_map`` beside the weights.
+
+        The saved folder then loads with ``AutoModel.from_pretrained(folder, trust_remote_code=True)`` where
+        aivf is not installed (aivf/model/remote_code.py). Not part of the exported code (LOCAL_ONLY there).
+        """
+        from aivf.model.remote_code import write_remote_code
+
+        result = super().save_pretrained(save_directory, *args, **kwargs)
+        if kwargs.get("is_main_process", True):
+            write_remote_code(save_directory)
+        return result
 
     def _token_steps(self, frames: int) -> int:
         stride = self.backbone.temporal_stride

@@ -137,14 +137,17 @@ class WarmupCosine:
         self._apply()
 
 
-def train_step(model, batch: dict, optimizer, accelerator: Accelerator, grad_clip: float):
+def train_step(model, batch: dict, optimizer, accelerator: Accelerator, grad_clip: float,
+               inputs: tuple[str, ...] = MODEL_INPUTS):
     """One micro-batch: forward, backward, and on the last micro-batch of a window clip + step.
+
+    ``inputs`` are the batch keys the model's training forward takes (the objective's ``inputs``).
 
     Returns:
         (loss: 0-d tensor of this micro-batch, stepped: whether the optimizer stepped, grad_norm or None).
     """
     with accelerator.accumulate(model):
-        output = model(**{k: batch[k] for k in MODEL_INPUTS if k in batch})
+        output = model(**{k: batch[k] for k in inputs if k in batch})
         # accelerate divides by the accumulation count here (DDP) or lets DeepSpeed do it (never both).
         accelerator.backward(output.loss)
         grad_norm = None
@@ -283,17 +286,45 @@ def build_model_and_data(cfg, accelerator: Accelerator) -> tuple[torch.nn.Module
     return build_model(cfg.model), build_train_data(cfg, accelerator)
 
 
-def train(cfg, model: torch.nn.Module | None = None, data: TrainData | None = None) -> dict[str, Any]:
+class SupervisedObjective:
+    """What the loop trains for: the embryo tasks (the default). ``aivf pretrain`` passes another objective
+    (aivf/train/objectives.py) with the same members; everything else in the loop is shared."""
+
+    inputs = MODEL_INPUTS  # batch keys the training forward takes
+    supports_refit = True  # train.refit_heads applies
+
+    def build(self, cfg, accelerator: Accelerator) -> tuple[torch.nn.Module, TrainData]:
+        return build_model_and_data(cfg, accelerator)
+
+    def evaluate(self, model, batches, accelerator: Accelerator) -> tuple[dict, dict]:
+        return evaluate(model, batches, accelerator)
+
+    def log_eval(self, outputs: dict, tracker: Tracker, step: int, run_dir: Path) -> None:
+        """Figures of one evaluation (main process, ``train.log_images``)."""
+        if len(outputs["probs"]):
+            tracker.log_figures({"val/roc_calibration": roc_and_calibration_figure(
+                outputs["probs"], outputs["labels"], TASKS)}, step=step)
+
+    def best_files(self, outputs: dict) -> dict[str, Any]:
+        """Extra files written into ``best/`` beside the weights: name -> writer(path)."""
+        return {"eval_predictions.csv": _write_predictions(outputs, TASKS)}
+
+
+def train(cfg, model: torch.nn.Module | None = None, data: TrainData | None = None,
+          objective: Any = None) -> dict[str, Any]:
     """Train, evaluate, checkpoint and track one run described by an ExperimentConfig.
 
     Args:
         cfg: the resolved ExperimentConfig (sections ``train``, ``model``, dataset, ``seed``, ``name``).
         model, data: optional ready-made model and :class:`TrainData` (tests); default: built from cfg.
+        objective: what is trained and evaluated (:class:`SupervisedObjective` by default; ``aivf pretrain``
+            passes ``aivf.train.objectives.PretrainObjective``).
 
     Returns:
         {"step", "best", "final": last eval metrics, "run_dir"}.
     """
     tc = cfg.train
+    objective = objective or SupervisedObjective()
     run_dir = Path(cfg.output_dir) / cfg.name
     accelerator = build_accelerator(tc.grad_accum_steps, tc.mixed_precision)
     world = accelerator.num_processes
@@ -303,7 +334,7 @@ def train(cfg, model: torch.nn.Module | None = None, data: TrainData | None = No
             "launch did not start what was asked (see docs/training.md for the working CPU/GPU commands).")
     set_seed(cfg.seed)  # same initial weights on every rank; data order is seeded separately by epoch
     if model is None or data is None:
-        built_model, built_data = build_model_and_data(cfg, accelerator)
+        built_model, built_data = objective.build(cfg, accelerator)
         model, data = model or built_model, data or built_data
     optimizer = torch.optim.AdamW(param_groups(model, tc.weight_decay, tc.lr, tc.head_lr_scale), lr=tc.lr, betas=(tc.beta1, tc.beta2))
     configure_deepspeed(accelerator, tc.per_device_batch_size, tc.grad_accum_steps, tc.grad_clip)
@@ -317,6 +348,8 @@ def train(cfg, model: torch.nn.Module | None = None, data: TrainData | None = No
     if deepspeed and tc.ema_decay > 0 and accelerator.state.deepspeed_plugin.zero_stage == 3:
         raise ValueError("train.ema_decay > 0 is not supported under ZeRO-3 (weights are partitioned across "
                          "ranks): set train.ema_decay=0 or use ZeRO-2 (configs/accelerate/deepspeed_zero2.yaml)")
+    if tc.refit_heads and not objective.supports_refit:
+        raise ValueError(f"train.refit_heads: {type(objective).__name__} has no task heads to refit; set it false")
     if tc.refit_heads and tc.ema_decay > 0:
         raise ValueError("train.refit_heads with train.ema_decay > 0: the refit would solve the live heads while "
                          "evaluation swaps in the averaged ones; set one of them off")
@@ -347,19 +380,18 @@ def train(cfg, model: torch.nn.Module | None = None, data: TrainData | None = No
         unwrapped = accelerator.unwrap_model(model)
         if ema is not None and tc.eval_with_ema:
             with ema.applied(unwrapped):
-                metrics, preds = evaluate(model, data.eval_batches(), accelerator)
+                metrics, preds = objective.evaluate(model, data.eval_batches(), accelerator)
         else:
-            metrics, preds = evaluate(model, data.eval_batches(), accelerator)
+            metrics, preds = objective.evaluate(model, data.eval_batches(), accelerator)
         tracker.log({f"val/{k}": v for k, v in metrics.items()}, step=state["step"])
-        if tc.log_images and accelerator.is_main_process and len(preds["probs"]):
-            tracker.log_figures({"val/roc_calibration": roc_and_calibration_figure(
-                preds["probs"], preds["labels"], TASKS)}, step=state["step"])
+        if tc.log_images and accelerator.is_main_process:
+            objective.log_eval(preds, tracker, state["step"], run_dir)
         value, best = metrics.get(tc.best_metric, float("nan")), state["best"]
         better = not math.isnan(value) and (best is None or (value > best if tc.best_mode == "max" else value < best))
         if better:
             state["best"], state["bad_evals"] = value, 0
             save_weights(run_dir / "best", accelerator, model, ema if tc.eval_with_ema else None, {
-                "eval_predictions.csv": _write_predictions(preds, TASKS),
+                **objective.best_files(preds),
                 "metrics.json": lambda p: p.write_text(_json({"step": state["step"], "best_metric": tc.best_metric,
                                                               **metrics})),
                 "config.yaml": lambda p: shutil.copy(run_dir / "config.yaml", p)})
@@ -380,7 +412,7 @@ def train(cfg, model: torch.nn.Module | None = None, data: TrainData | None = No
             if state["step"] == 0 and state["batches_in_epoch"] == 0 and tc.log_images and accelerator.is_main_process:
                 tracker.log_figures({"train/keyframes": keyframe_strip_figure(
                     batch["pixel_values"], batch["keyframe_hpi"], list(batch.get("embryo_id", "?" * 99)))}, step=0)
-            loss, stepped, grad_norm = train_step(model, batch, optimizer, accelerator, tc.grad_clip)
+            loss, stepped, grad_norm = train_step(model, batch, optimizer, accelerator, tc.grad_clip, objective.inputs)
             state["batches_in_epoch"] += 1
             losses.append(loss)
             if not stepped:

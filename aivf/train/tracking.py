@@ -67,13 +67,11 @@ class Tracker:
             self._wandb.log(metrics, step=step)
 
     def log_figures(self, figures: dict[str, Any], step: int) -> None:
-        """Log matplotlib figures (as images) to W&B; closes them either way."""
-        import matplotlib.pyplot as plt
-
+        """Log matplotlib figures (as images) to W&B; frees them either way."""
         if self.enabled and self._wandb is not None:
-            self._wandb.log({k: self._wandb.Image(fig) for k, fig in figures.items()}, step=step)
+            self._wandb.log({k: self._wandb.Image(_png(fig)) for k, fig in figures.items()}, step=step)
         for fig in figures.values():
-            plt.close(fig)
+            fig.clear()  # bare Figures (no pyplot): nothing else holds them
 
     def finish(self) -> None:
         if not self.enabled:
@@ -92,37 +90,60 @@ def _plain(value: Any) -> Any:
     return value.item() if hasattr(value, "item") else value
 
 
-def roc_and_calibration_figure(probs: np.ndarray, labels: np.ndarray, tasks: tuple[str, ...]):
-    """One figure: ROC curve (top) and 10-bin reliability diagram (bottom) per task.
+def _png(fig):
+    """A Figure as a PIL image (wandb.Image reads Figures through pyplot, which these never touch)."""
+    import io
+
+    from PIL import Image
+
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", dpi=100)
+    buf.seek(0)
+    return Image.open(buf)
+
+
+def _figure(figsize: tuple[float, float]):
+    """A bare matplotlib Figure: pyplot and its backend are left alone.
+
+    Switching the backend (``matplotlib.use("Agg")``) from inside training would silence a notebook's
+    inline plots for the rest of its session; a Figure made this way renders to PNG anywhere.
+    """
+    from matplotlib.figure import Figure
+
+    return Figure(figsize=figsize)
+
+
+def roc_and_calibration_figure(probs: np.ndarray, labels: np.ndarray, tasks: tuple[str, ...], n_bins: int = 10):
+    """One figure: ROC curve (top) and reliability diagram (bottom) per task.
+
+    The curves are the evaluation report's own (``aivf.eval.metrics``: the ROC points and the
+    equal-mass bins of the ECE), so W&B and report.html draw the same thing.
 
     Args:
         probs: (N, T) predicted probabilities.
         labels: (N, T) 0/1 with NaN where missing.
         tasks: T task names.
+        n_bins: equal-mass bins of the reliability diagram (``eval.ece_bins`` in the report).
     """
-    import matplotlib
+    from aivf.eval.metrics import reliability_curve, roc_curve  # pure numpy; eval never imports train
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-    from sklearn.metrics import roc_curve
-
-    fig, axes = plt.subplots(2, len(tasks), figsize=(3.2 * len(tasks), 6.4), squeeze=False)
+    fig = _figure((3.2 * len(tasks), 6.4))
+    axes = fig.subplots(2, len(tasks), squeeze=False)
     for t, task in enumerate(tasks):
-        seen = ~np.isnan(labels[:, t])
-        y, p = labels[seen, t], probs[seen, t]
+        y, p = labels[:, t], probs[:, t]
+        known = y[~np.isnan(y)]
         roc_ax, cal_ax = axes[0, t], axes[1, t]
-        roc_ax.set_title(f"{task} (n={seen.sum()})")
-        if len(np.unique(y)) == 2:
-            fpr, tpr, _ = roc_curve(y, p)
-            roc_ax.plot(fpr, tpr)
+        roc_ax.set_title(f"{task} (n={len(known)})")
+        if len(np.unique(known)) == 2:
+            roc_ax.plot(*roc_curve(y, p))
         roc_ax.plot([0, 1], [0, 1], "k:", lw=0.8)
         roc_ax.set(xlabel="false positive rate", ylabel="true positive rate")
-        bins = np.clip((p * 10).astype(int), 0, 9)
-        centers = [(p[bins == b].mean(), y[bins == b].mean()) for b in range(10) if (bins == b).any()]
-        if centers:
-            cal_ax.plot(*zip(*centers), "o-")
+        curve = reliability_curve(y, p, n_bins)
+        if len(curve["count"]):
+            cal_ax.plot(curve["mean_pred"], curve["frac_pos"], "o-")
         cal_ax.plot([0, 1], [0, 1], "k:", lw=0.8)
-        cal_ax.set(xlabel="predicted probability", ylabel="observed frequency", xlim=(0, 1), ylim=(0, 1))
+        cal_ax.set(xlabel="predicted probability (equal-mass bins)", ylabel="observed frequency",
+                   xlim=(0, 1), ylim=(0, 1))
     fig.tight_layout()
     return fig
 
@@ -135,13 +156,9 @@ def keyframe_strip_figure(pixel_values, keyframe_hpi, embryo_ids: list[str], max
         keyframe_hpi: (B, K) hours post insemination.
         embryo_ids: B ids.
     """
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
     rows, k = min(max_rows, pixel_values.shape[0]), pixel_values.shape[1]
-    fig, axes = plt.subplots(rows, k, figsize=(1.2 * k, 1.3 * rows), squeeze=False)
+    fig = _figure((1.2 * k, 1.3 * rows))
+    axes = fig.subplots(rows, k, squeeze=False)
     for r in range(rows):
         for j in range(k):
             ax = axes[r, j]

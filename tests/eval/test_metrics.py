@@ -41,6 +41,22 @@ def test_roc_curve_area_equals_auc():
     assert np.trapezoid(tpr, fpr) == pytest.approx(metrics.roc_auc(y, s))
 
 
+@pytest.mark.parametrize("seed", range(3))
+def test_roc_curve_and_auc_match_sklearn(seed):
+    from sklearn.metrics import roc_auc_score, roc_curve
+
+    rng = np.random.default_rng(seed)
+    y = rng.integers(0, 2, 80).astype(float)
+    s = np.round(rng.random(80), 1)  # ties
+    y_known = y.copy()
+    y[:5] = np.nan  # unknown outcomes are dropped, as sklearn never sees them here
+    fpr, tpr, _ = roc_curve(y_known[5:], s[5:], drop_intermediate=False)
+    ours = metrics.roc_curve(y, s)
+    np.testing.assert_allclose(ours[0], fpr)
+    np.testing.assert_allclose(ours[1], tpr)
+    assert metrics.roc_auc(y, s) == pytest.approx(roc_auc_score(y_known[5:], s[5:]))
+
+
 def test_within_cohort_auc_by_hand():
     # cohort A: pos 0.8, negs 0.9, 0.1 -> AUC 0.5, 2 pairs; cohort B: pos 0.2, 0.6; neg 0.4 -> 0.5, 2 pairs
     # cohort C: only positives (uninformative); cohort D: pos 0.7 vs neg 0.3 -> 1.0, 1 pair

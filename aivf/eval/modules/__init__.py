@@ -5,7 +5,10 @@
     auc = evaluate.load(module_path("within_cohort_auc"))
     auc.compute(references=y, prediction_scores=s, cohorts=patient_ids)
 
-Each module is a thin wrapper over the pure functions of ``aivf.eval.metrics`` / ``transfers``.
+Each folder is what a Hub evaluate module is: one self-contained script (evaluate, datasets, numpy,
+scipy; no aivf import, so the folder can be copied or pushed alone) and its ``README.md`` metric card.
+The scripts are therefore copies of ``aivf.eval.metrics`` / ``transfers`` functions; tests/eval/test_modules.py
+loads them in a process without aivf and checks they give aivf's and scikit-learn's values.
 (These folders hold no ``__init__.py``: evaluate copies the single script into its module cache.)
 """
 

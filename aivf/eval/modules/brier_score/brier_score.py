@@ -1,9 +1,12 @@
-"""Brier score: mean squared error of the predicted probability against the 0/1 outcome (known outcomes only)."""
+"""Brier score: mean squared error of the predicted probability against the 0/1 outcome (known outcomes only).
+
+Self-contained (numpy only), as a Hub evaluate module is: a copy of ``aivf.eval.metrics.brier`` kept
+equal to it by aivf's tests/eval/test_modules.py.
+"""
 
 import datasets
 import evaluate
-
-from aivf.eval.metrics import brier
+import numpy as np
 
 _DESCRIPTION = "Mean of (probability - outcome)^2 over embryos with a known outcome."
 _INPUTS = """
@@ -11,7 +14,7 @@ Args:
     references: 0/1 outcomes, NaN where unknown.
     prediction_probs: probabilities in [0, 1].
 Returns:
-    brier: float.
+    brier: float (NaN without a known outcome).
 """
 
 
@@ -25,4 +28,6 @@ class BrierScore(evaluate.Metric):
         )
 
     def _compute(self, references, prediction_probs):
-        return {"brier": brier(references, prediction_probs)}
+        y, p = np.asarray(references, np.float64), np.asarray(prediction_probs, np.float64)
+        keep = ~np.isnan(y)
+        return {"brier": float(np.mean((p[keep] - y[keep]) ** 2)) if keep.any() else float("nan")}
