@@ -60,6 +60,8 @@ def annotate(input_path, checkpoint, config=None, overrides=None, out="annotatio
     Each done row: recording, embryo_id, frames, clips, seconds, frames_per_s, phases (the CSV path);
     each failed row: recording, error.
     """
+    from tqdm.auto import tqdm
+
     from aivf.annotate.decode import monotone_viterbi
     from aivf.annotate.predict import predict_frames
     from aivf.annotate.write import write_annotation
@@ -80,7 +82,8 @@ def annotate(input_path, checkpoint, config=None, overrides=None, out="annotatio
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     done, failed, used = [], [], set()
-    for path in list_inputs(Path(input_path)):
+    paths = list_inputs(Path(input_path))
+    for path in tqdm(paths, desc="annotating", unit="recording", disable=not progress or len(paths) == 1):
         start = time.perf_counter()
         try:
             with warnings.catch_warnings():

@@ -13,7 +13,7 @@ grid point nearest its hpi (the first or last point for frames before or after t
   frames outside the grid): several times faster, but every keyframe is then off the training grid.
 
 Measured on 20 validation embryos of the main job (``outputs/s0``, kfold/0/val, 2,464 labelled frames;
-docs/annotate.md): per-frame argmax accuracy 0.629 with ``swap``, 0.523 with ``shifted`` (the model reads
+experiments/annotate_layout, docs/annotate.md): per-frame argmax accuracy 0.629 with ``swap``, 0.523 with ``shifted`` (the model reads
 the grid's hpi values, which it saw in every training clip, as much as the pixels).
 """
 
