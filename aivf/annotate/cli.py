@@ -70,9 +70,7 @@ def annotate(input_path, checkpoint, config=None, overrides=None, out="annotatio
     from aivf.eval.scoring import anchor_to_run, config_files, load_model, resolve_checkpoint
 
     ckpt = resolve_checkpoint(checkpoint)
-    # config_files indexes the saved config even when there is none: a bare checkpoint reads the defaults
-    has_saved = any((folder / "config.yaml").is_file() for folder in (ckpt, ckpt.parent))
-    cfg = load_config(config_files(ckpt, config) if has_saved else list(config or []), overrides)
+    cfg = load_config(config_files(ckpt, config), overrides)
     anchor_to_run(cfg, ckpt)
     model = load_model(ckpt)
     if not getattr(model.config, "phase_head", False):
