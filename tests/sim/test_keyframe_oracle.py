@@ -46,7 +46,7 @@ def test_keyframe_times_are_those_the_data_layer_selects(step, end):
 
 
 def test_day3_view_is_the_evaluations():
-    from aivf.eval.analysis import DAY3_VIEW_HPI
+    from aivf.eval.scoring import DAY3_VIEW_HPI  # what the model's day-3 predictions read
 
     assert KO.DAY3_VIEW_HPI == DAY3_VIEW_HPI
 
