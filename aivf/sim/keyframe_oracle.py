@@ -30,11 +30,10 @@ from scipy.special import ndtr
 from aivf.sim import bayes
 from aivf.sim import kinetics as K
 from aivf.sim import params as P
-from aivf.sim.types import DAY3_VIEW_HPI as _DAY3_VIEW_HPI
+from aivf.sim.types import DAY3_VIEW_HPI  # noqa: F401  (re-exported: the cut the model's day-3 predictions use)
 
 # The day-3 view: the keyframes a day-3 transfer's 67-h recording can show (the last is the frame nearest the
 # default grid's 67.5-h point). aivf.sim.types defines it for both.
-DAY3_VIEW_HPI = _DAY3_VIEW_HPI  # aivf.sim.types: the same cut the model's day-3 predictions use
 STEP_H = 0.5  # time grid of the recursion, hours (the test shows 0.25 h gives the same AUCs to 1e-3)
 _NUM_STATES = 3 * P.NUM_Q_NODES * 2
 

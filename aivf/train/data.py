@@ -41,15 +41,8 @@ class ShardTrainData:
         self._splits: dict = {}  # part -> memory-mapped split, opened on first use
 
     def train_batches(self, epoch: int, skip: int) -> Iterator[dict]:
-        stream = prefetch(self.train_loader.iter_epoch(epoch, skip_batches=skip), self.prefetch_batches)
-        try:
-            while True:
-                batch = next(stream, None)
-                if not _all_ranks_have(batch is not None, self.world_size):
-                    return
-                yield batch
-        finally:
-            stream.close()
+        return lockstep(self.train_loader.iter_epoch(epoch, skip_batches=skip), self.prefetch_batches,
+                        self.world_size)
 
     def split_batches(self, part: str) -> Iterator[dict]:
         """Every batch of ``<split>/<part>`` in order, unaugmented (the split is opened once and kept)."""
@@ -110,6 +103,19 @@ def prefetch(batches: Iterator[dict], depth: int) -> Iterator[dict]:
     finally:
         stop.set()
         thread.join(timeout=120)  # the reader finishes at most the batch it is building
+
+
+def lockstep(batches: Iterator[dict], depth: int, world_size: int) -> Iterator[dict]:
+    """``batches`` prefetched ``depth`` ahead, ending on every rank as soon as one rank runs out."""
+    stream = prefetch(batches, depth)
+    try:
+        while True:
+            batch = next(stream, None)
+            if not _all_ranks_have(batch is not None, world_size):
+                return
+            yield batch
+    finally:
+        stream.close()
 
 
 def _all_ranks_have(mine: bool, world_size: int) -> bool:

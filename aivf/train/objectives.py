@@ -88,17 +88,9 @@ class PretrainData:
                 yield self._with_mask(batch, epoch, self.rank, index)
 
     def train_batches(self, epoch: int, skip: int) -> Iterator[dict]:
-        from aivf.train.data import _all_ranks_have, prefetch
+        from aivf.train.data import lockstep
 
-        stream = prefetch(self._mixed(epoch, skip), self.prefetch_batches)
-        try:
-            while True:
-                batch = next(stream, None)
-                if not _all_ranks_have(batch is not None, self.world_size):
-                    return
-                yield batch
-        finally:
-            stream.close()
+        return lockstep(self._mixed(epoch, skip), self.prefetch_batches, self.world_size)
 
     def eval_batches(self) -> Iterator[dict]:
         def every() -> Iterator[dict]:

@@ -140,9 +140,3 @@ def variants(val: pd.DataFrame) -> dict:
 
 if __name__ == "__main__":
     main(sys.argv[1])
-
-
-def reliability(pred: pd.DataFrame, truth: pd.DataFrame) -> pd.DataFrame:
-    t = pred.merge(truth, on="embryo_id")
-    c = metrics.reliability_curve(t["fhb_potential"].to_numpy(float), t["prob_d5_fhb"].to_numpy(float), 10)
-    return pd.DataFrame({k: np.asarray(v) for k, v in c.items()})
