@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import math
 
 import numpy as np
 import pytest
@@ -84,7 +85,7 @@ def arrested_before(events: dict[str, float], pending: str) -> dict[str, float]:
 
 # (phase the embryo is in at the cutoff, the pending event, cutoff hpi): the cutoff lies less than 12 h
 # after the phase began, so an arrest before tB is not yet visible (degeneration starts at last + 12 h).
-PHASES = [("tPNa", "tPNf", 19.5), ("t4", "t5", 47.5), ("t9+", "tM", 79.5), ("tSB", "tB", 101.5),
+PHASES = [("tPNa", "tPNf", 19.5), ("tPNf", "t2", 24.5), ("t4", "t5", 47.5), ("t9+", "tM", 79.5), ("tSB", "tB", 101.5),
           ("tB", "tEB", 109.5), ("tEB", "tHB", 115.5)]
 
 
@@ -140,6 +141,71 @@ def test_scene_state_uses_only_the_past_in_sampled_embryos():
                 assert scene_state(truth, hpi) == scene_state(visible, hpi), (truth.embryo_id, cutoff, hpi)
             checked += 1
     assert checked > 300
+
+
+def hidden_variant(truth: EmbryoTruth, cutoff: float, delay: float) -> EmbryoTruth:
+    """A copy of ``truth`` that agrees on what is visible at ``cutoff`` and differs in everything hidden.
+
+    Ploidy and quality change; fragmentation changes if t2 is after the cutoff, the grades if tB is;
+    events after the cutoff move ``delay`` hours later (or vanish when ``delay`` is None: an arrest),
+    and a degeneration that starts after the cutoff is dropped.
+    """
+    t2, tb = truth.events.get("t2", math.inf), truth.events.get("tB", math.inf)
+    past = {e: t for e, t in truth.events.items() if t <= cutoff}
+    future = {} if delay is None else {e: t + delay for e, t in truth.events.items() if t > cutoff}
+    flip = {"A": "C", "B": "A", "C": "A", None: "B"}
+    extras = dict(truth.extras)
+    if t2 > cutoff:
+        extras["fragmentation_level"] = 3.0 - extras.get("fragmentation_level", 0.0)
+    if extras.get("degeneration_start_hpi", -1.0) > cutoff:
+        del extras["degeneration_start_hpi"]
+    return dataclasses.replace(
+        truth, events={**past, **future}, extras=extras,
+        ploidy="aneuploid" if truth.ploidy == "euploid" else "euploid", quality=-truth.quality - 1.0,
+        fragmentation=truth.fragmentation if t2 <= cutoff else 0.45 - truth.fragmentation,
+        icm_grade=truth.icm_grade if tb <= cutoff else flip[truth.icm_grade],
+        te_grade=truth.te_grade if tb <= cutoff else flip[truth.te_grade],
+    )
+
+
+def test_no_hidden_or_future_variable_changes_a_pixel_before_the_cutoff():
+    """Sampled embryos, cutoffs just after tPNf, just before tB and at day 3: rendered pixels up to the
+    cutoff equal those of copies that differ in every hidden or future variable (``hidden_variant``).
+
+    Reintroducing fragments drawn from tPNf instead of t2, or grades shown before tB, makes it fail.
+    """
+    cohort = sample_cohort(SimConfig(num_patients=12, num_clinics=2), seed=11)
+    imaging = ImagingConfig(image_size=32, frame_interval_h=0.5, end_hpi=120.0, noise_sd=2.0)
+    checked = {"tPNf": 0, "tSB": 0, "day3": 0}
+    for truth in cohort.embryos:
+        ev = truth.events
+        cutoffs = {"day3": DAY3_CUTOFF_HPI}
+        if "t2" in ev and ev["t2"] - ev["tPNf"] > 0.6:
+            cutoffs["tPNf"] = ev["tPNf"] + 0.5  # fragments and cells not yet visible
+        if "tB" in ev and ev["tB"] - ev["tSB"] > 0.6:
+            cutoffs["tSB"] = ev["tB"] - 0.1  # a cavitating morula: grades not yet visible
+        for name, cutoff in cutoffs.items():
+            times = frame_times(truth, imaging)
+            seen = times <= cutoff
+            if seen.sum() < 2:
+                continue
+            base = EmbryoRenderer(truth, imaging).render(times[seen])
+            for delay in (None, 7.0):
+                other = EmbryoRenderer(hidden_variant(truth, cutoff, delay), imaging).render(times[seen])
+                assert np.array_equal(base, other), (truth.embryo_id, name, cutoff, delay)
+            checked[name] += 1
+    assert min(checked.values()) >= 5, checked
+
+
+def test_hidden_variant_differs_after_the_cutoff():
+    """The leak test above can fail: the variant's pixels do differ once what changed becomes visible."""
+    truth = make_truth(fragmentation=0.1, icm_grade="A", te_grade="A")
+    imaging = ImagingConfig(image_size=32, frame_interval_h=0.5, end_hpi=120.0)
+    for cutoff in (EVENTS["tPNf"] + 0.5, EVENTS["tB"] - 0.5):
+        variant = hidden_variant(truth, cutoff, 0.0)  # same events: only fragmentation / grades show
+        later = np.array([EVENTS["t2"] + 1.0 if cutoff < EVENTS["t2"] else EVENTS["tB"] + 1.0])
+        a, b = EmbryoRenderer(truth, imaging).render(later), EmbryoRenderer(variant, imaging).render(later)
+        assert not np.array_equal(a, b), cutoff
 
 
 def test_frames_do_not_depend_on_the_recording_length():
