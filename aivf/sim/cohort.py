@@ -53,7 +53,9 @@ def clinic_imaging(cfg: SimConfig, clinic_index: int, seed: int) -> ImagingConfi
     """This clinic's imaging: ``cfg.imaging`` with a clinic-specific interval, exposure, noise and blur.
 
     The frame interval is 0.6-1.0 x the configured one (0.15-0.25 h for the 0.25 h default), the
-    others vary around the configured values; ``cfg.clinic_imaging_variation`` scales the spread.
+    others vary around the configured values; ``cfg.clinic_imaging_variation`` scales the spread. The
+    spread between clinics is kept smaller than the renderer's spread between recordings of one clinic
+    (``ImagingConfig.recording_variation``), so imaging style identifies a clinic less (issue 12, item 3).
     """
     rng = np.random.default_rng([seed, 7, clinic_index])
     v = cfg.clinic_imaging_variation
@@ -61,10 +63,10 @@ def clinic_imaging(cfg: SimConfig, clinic_index: int, seed: int) -> ImagingConfi
     return dataclasses.replace(
         base,
         frame_interval_h=round(base.frame_interval_h * (1 - v * float(rng.uniform(0.0, 0.4))), 3),
-        brightness=round(base.brightness + v * float(rng.uniform(-15, 15)), 1),
-        contrast=round(base.contrast * (1 + v * float(rng.uniform(-0.15, 0.15))), 3),
-        noise_sd=round(base.noise_sd * (1 + v * float(rng.uniform(-0.3, 0.5))), 2),
-        blur_sigma=round(base.blur_sigma * (1 + v * float(rng.uniform(-0.25, 0.5))), 2),
+        brightness=round(base.brightness + v * float(rng.uniform(-4, 4)), 1),
+        contrast=round(base.contrast * (1 + v * float(rng.uniform(-0.1, 0.1))), 3),
+        noise_sd=round(base.noise_sd * (1 + v * float(rng.uniform(-0.15, 0.25))), 2),
+        blur_sigma=round(base.blur_sigma * (1 + v * float(rng.uniform(-0.15, 0.25))), 2),
     )
 
 

@@ -72,16 +72,20 @@ class EmbryoLayout:
         self.layouts = self._cleavage_layouts(render_stream(seed, "cleavage"))
         self.fragments = self._fragments(render_stream(seed, "fragments"))
         self.te = self._trophectoderm(render_stream(seed, "trophectoderm"), te_grade)
+        self.te_shape = {"thick": {"A": 0.022, "B": 0.025, "C": 0.028}.get(te_grade or "B", 0.025)}
         self.icm = self._icm(render_stream(seed, "icm"), icm_grade)
+        # The ICM mass: grade A large, dark and compact; C small, faint and loose (visible at 64 px).
+        radius, dark = {"A": (0.085, 0.6), "B": (0.062, 0.4), "C": (0.04, 0.2)}.get(icm_grade or "B", (0.062, 0.4))
+        self.icm_shape = {"radius": radius, "dark": dark}
         self.pn = self._pronuclei(render_stream(seed, "pronuclei"))
         rng = render_stream(seed, "shape")
         self.icm_angle = rng.uniform(0, 2 * math.pi)
         self.pb_angles = rng.uniform(0, 2 * math.pi) + np.array([0.0, rng.uniform(0.3, 0.9)])
         self.hatch_angle = rng.uniform(0, 2 * math.pi)
-        # Trophectoderm cells seen face-on over the cavity: the blastocyst's cobblestone look.
-        side = np.arange(-0.9, 0.95, 0.3)
-        grid = np.array([(x + 0.15 * (k % 2), y) for k, y in enumerate(side) for x in side])
-        grid = grid[np.hypot(grid[:, 0], grid[:, 1]) < 0.9]
+        # Trophectoderm cells seen face-on over the cavity: a faint cobblestone.
+        side = np.arange(-0.85, 0.9, 0.34)
+        grid = np.array([(x + 0.17 * (k % 2), y) for k, y in enumerate(side) for x in side])
+        grid = grid[np.hypot(grid[:, 0], grid[:, 1]) < 0.85]
         self.mural = np.column_stack([grid + rng.normal(0, 0.05, grid.shape), rng.uniform(0.8, 1.2, len(grid))])
         self.cell_heights = rng.uniform(0.85, 1.15, size=MAX_CELLS + 1)
 
@@ -129,18 +133,18 @@ class EmbryoLayout:
 
     def _trophectoderm(self, rng: np.random.Generator, grade: str | None) -> np.ndarray:
         """(angle, radial jitter, size) of trophectoderm cells: many even cells (A) to few ragged ones (C)."""
-        count = {"A": 30, "B": 20, "C": 11}.get(grade or "B", 20)
+        count = {"A": 30, "B": 20, "C": 10}.get(grade or "B", 20)
         angles = np.sort((np.arange(count) + rng.uniform(-0.25, 0.25, count)) * 2 * math.pi / count)
-        jitter = {"A": 0.05, "B": 0.12, "C": 0.25}.get(grade or "B", 0.12)
+        jitter = {"A": 0.05, "B": 0.15, "C": 0.35}.get(grade or "B", 0.15)
         sizes = rng.uniform(1 - jitter, 1 + jitter, count)
         return np.column_stack([angles, rng.normal(0, jitter * 0.3, count), sizes])
 
     def _icm(self, rng: np.random.Generator, grade: str | None) -> np.ndarray:
         """(x, y, radius) of ICM cells relative to the ICM centre: a tight large clump (A) to a few loose cells (C)."""
-        count, spread = {"A": (20, 0.05), "B": (11, 0.05), "C": (5, 0.06)}.get(grade or "B", (11, 0.05))
+        count, spread = {"A": (14, 0.04), "B": (9, 0.035), "C": (5, 0.03)}.get(grade or "B", (9, 0.035))
         angle = rng.uniform(0, 2 * math.pi, count)
         radius = spread * np.sqrt(rng.uniform(0, 1, count))
-        size = rng.uniform(0.016, 0.024, count)
+        size = rng.uniform(0.012, 0.02, count)
         return np.column_stack([radius * np.cos(angle), radius * np.sin(angle), size])
 
     def _pronuclei(self, rng: np.random.Generator) -> np.ndarray:
@@ -162,12 +166,14 @@ class Canvas:
         self.height = np.zeros((size, size), np.float32)  # optical path (relief)
         self.tissue = np.zeros((size, size), np.float32)  # where granular cytoplasm is (0..1)
         self.dark = np.zeros((size, size), np.float32)  # absorption (darkening, 0..1)
+        self.rough = np.zeros((size, size), np.float32)  # coarse bumpy relief (morula, ICM, debris; 0..1)
         yy, xx = np.mgrid[0:size, 0:size].astype(np.float32)
         self.r = np.hypot(xx - self.cx, yy - self.cy) / scale  # distance from the embryo centre
         self.theta = np.arctan2(yy - self.cy, xx - self.cx)
 
     def dome(self, x: float, y: float, radius: float, height: float, tissue: float = 1.0,
-             dark: float = 0.0, aspect: float = 1.0, angle: float = 0.0, add: bool = False) -> None:
+             dark: float = 0.0, aspect: float = 1.0, angle: float = 0.0, add: bool = False,
+             rough: float = 0.0) -> None:
         """Add a (possibly elliptic) dome.
 
         Where domes overlap the maximum is kept, or with ``add`` the optical paths sum (stacked
@@ -197,6 +203,8 @@ class Canvas:
             np.maximum(self.tissue[window], tissue * inside * np.clip(shape * 3, 0, 1), out=self.tissue[window])
         if dark:
             np.maximum(self.dark[window], dark * shape, out=self.dark[window])
+        if rough:
+            np.maximum(self.rough[window], rough * inside * np.clip(shape * 3, 0, 1), out=self.rough[window])
 
     def pit(self, x: float, y: float, radius: float, depth: float, smooth: float = 0.8) -> None:
         """Carve a shallow depression with a smoother inside (a nucleus / pronucleus)."""

@@ -48,7 +48,7 @@ def test_deterministic_given_render_seed():
 
 
 def test_frames_change_most_at_cleavage_events():
-    imaging = dataclasses.replace(SMALL, image_size=96, noise_sd=0.0, drift_px_per_day=0.0, frame_interval_h=0.5)
+    imaging = dataclasses.replace(SMALL, image_size=96, noise_sd=0.0, drift_per_day=0.0, frame_interval_h=0.5)
     truth = make_truth()
     video = render_embryo(truth, imaging)[:, 0].astype(np.float32)
     video -= video.mean(axis=(1, 2), keepdims=True)  # remove the lamp flicker
