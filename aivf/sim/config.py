@@ -14,7 +14,7 @@ class ImagingConfig:
     frame_interval_h: float = 0.25  # hours between frames (real: 0.15-0.25)
     end_hpi: float = 120.0  # recording stops at this many hours post insemination
     focal_planes: int = 1  # number of focal planes rendered (1, 3, 5 or 7); plane 0 is the sharpest
-    noise_sd: float = 1.3  # sensor + JPEG texture, grey levels (0-255): spatially correlated, so its
+    noise_sd: float = 1.1  # sensor + JPEG texture, grey levels (0-255): spatially correlated, so its
     #   Immerkaer sigma is ~1/3 of this (real Gomez frames at 256 px: 0.5; see docs/simulator.md, realism)
     blur_sigma: float = 0.8  # optical blur of the central plane, pixels at 256 px (scaled with the size)
     drift_per_day: float = 0.015  # slow drift of the dish, fractions of the frame side per day (real: ~0.016)
