@@ -232,7 +232,7 @@ class RecordingStyle:
 
 EMBRYO_SCALE = 0.875  # embryo geometry (render_scene, measured at 500 px) x this = the zona radius of the
 #   real Gomez sample frames measured by aivf.sim.realism (0.205 of the frame)
-MAX_OFFCENTRE = 0.09  # the embryo sits up to this far (frame sides) from the frame centre
+MAX_OFFCENTRE = 0.085  # the embryo stays within this distance (frame sides) of the frame centre
 WALK_PX_256 = 0.15  # random-walk step of the drift per sqrt(hour), pixels at 256 px
 
 
@@ -255,13 +255,16 @@ class EmbryoRenderer:
         self.times = frame_times(truth, imaging)
         full = frame_times(dataclasses.replace(truth, recording_end_hpi=imaging.end_hpi), imaging)  # a superset
         rng = render_stream(seed, "optics")
-        angle, dist = rng.uniform(0, 2 * math.pi), rng.uniform(0.6, 1.0) * MAX_OFFCENTRE * self.size
-        offset = (dist * math.cos(angle), dist * math.sin(angle))  # embryo centre - frame centre, pixels
         self.light = rng.uniform(0.6, 0.9)  # Hoffman shading direction, radians
-        # The dish creeps roughly towards the frame centre (+-90 deg), so drift rarely pushes the embryo
-        # out of the central crop the model sees.
-        drift = self._drift_path(full, render_stream(seed, "drift"), angle + math.pi)
+        drift = self._drift_path(full, render_stream(seed, "drift"))
         self.drift = drift[: len(self.times)]
+        # Where the embryo sits: off-centre, but so that its whole drift path stays within MAX_OFFCENTRE
+        # of the frame centre (the model sees the central 60% of the frame; the zona must stay inside).
+        moved = -drift[:, ::-1].astype(float)  # the embryo's (x, y) displacement in the frame, pixels
+        middle = 0.5 * (moved.min(axis=0) + moved.max(axis=0))
+        room = max(MAX_OFFCENTRE * self.size - np.hypot(*(moved - middle).T).max(), 0.0)
+        angle, dist = rng.uniform(0, 2 * math.pi), rng.uniform(0.6, 1.0) * room
+        offset = (dist * math.cos(angle) - middle[0], dist * math.sin(angle) - middle[1])  # at drift 0, pixels
         self.margin = int(np.abs(drift).max()) + 2
         self.canvas_size = self.size + 2 * self.margin
         self.layout = EmbryoLayout(seed, truth.fragmentation, truth.icm_grade, truth.te_grade)
@@ -280,15 +283,14 @@ class EmbryoRenderer:
         self.flicker = flicker[: len(self.times)].astype(np.float32)
         self._cache: dict[tuple, np.ndarray] = {}
 
-    def _drift_path(self, times: np.ndarray, rng: np.random.Generator, towards: float) -> np.ndarray:
+    def _drift_path(self, times: np.ndarray, rng: np.random.Generator) -> np.ndarray:
         """Integer (dy, dx) offsets per frame: slow linear creep plus a small random walk, both scaled
         to the frame size (a fraction of the frame per day). (T, 2)."""
         speed = self.imaging.drift_per_day * self.size / 24.0 * rng.uniform(0.5, 1.5)  # pixels per hour
-        angle = towards + rng.uniform(-0.5 * math.pi, 0.5 * math.pi)
+        angle = rng.uniform(0, 2 * math.pi)
         step = WALK_PX_256 * self.size / 256.0 * math.sqrt(max(self.imaging.frame_interval_h, 1e-3))
         walk = np.cumsum(rng.normal(0, step, (len(times), 2)), axis=0) * (speed > 0)
-        # the canvas window moves against the dish: content moves by +v when the window moves by -v
-        path = -speed * times[:, None] * np.array([math.sin(angle), math.cos(angle)]) + walk
+        path = speed * times[:, None] * np.array([math.sin(angle), math.cos(angle)]) + walk
         return np.round(path - path[0]).astype(int)
 
     def _texture(self, sigma: float, rng: np.random.Generator) -> np.ndarray:

@@ -11,7 +11,7 @@ import pytest
 from aivf.sim import params as P
 from aivf.sim.cohort import sample_cohort
 from aivf.sim.config import ImagingConfig, SimConfig
-from aivf.sim.render import EmbryoRenderer, frame_times, render_embryo, scene_state
+from aivf.sim.render import MAX_OFFCENTRE, EmbryoRenderer, frame_times, render_embryo, scene_state
 from aivf.sim.types import DAY3_CUTOFF_HPI, DAY5_CUTOFF_HPI, EmbryoTruth
 from aivf.sim.types import EVENTS as EVENT_NAMES
 
@@ -253,3 +253,19 @@ def test_render_at_given_times_matches_stage_images():
     frames = renderer.render(np.array([2.0, 115.0]))
     assert frames.shape == (2, 1, 64, 64)
     assert np.abs(frames[0].astype(int) - frames[1]).mean() > 3
+
+
+def test_drift_and_offcentre_scale_with_the_frame_size():
+    """Drift and position are fractions of the frame, so small frames keep the embryo inside the central crop."""
+    paths = {}
+    for size in (64, 256):
+        renderer = EmbryoRenderer(make_truth(seed=8), ImagingConfig(image_size=size, frame_interval_h=0.5))
+        m = renderer.margin
+        start = np.array(renderer.centre) - m - size / 2  # embryo centre - frame centre, pixels
+        # the embryo moves opposite to the canvas window: position at frame t = start - drift[t] (x, y)
+        positions = start[None, :] - renderer.drift[:, ::-1]
+        paths[size] = positions / size
+        # the zona (0.205-0.215 of the frame) stays inside the central 60% crop over the whole recording
+        assert np.hypot(positions[:, 0], positions[:, 1]).max() / size <= MAX_OFFCENTRE + 1.0 / size
+        assert np.hypot(*start) / size > 0.01  # off-centre
+    assert np.abs(paths[64][-1] - paths[256][-1]).max() < 0.03  # same path in frame units
