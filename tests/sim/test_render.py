@@ -11,7 +11,14 @@ import pytest
 from aivf.sim import params as P
 from aivf.sim.cohort import sample_cohort
 from aivf.sim.config import ImagingConfig, SimConfig
-from aivf.sim.render import MAX_OFFCENTRE, EmbryoRenderer, frame_times, render_embryo, scene_state
+from aivf.sim.render import (
+    EMBRYO_SCALE,
+    MAX_OFFCENTRE,
+    EmbryoRenderer,
+    frame_times,
+    render_embryo,
+    scene_state,
+)
 from aivf.sim.types import DAY3_CUTOFF_HPI, DAY5_CUTOFF_HPI, EmbryoTruth
 from aivf.sim.types import EVENTS as EVENT_NAMES
 
@@ -269,3 +276,24 @@ def test_drift_and_offcentre_scale_with_the_frame_size():
         assert np.hypot(positions[:, 0], positions[:, 1]).max() / size <= MAX_OFFCENTRE + 1.0 / size
         assert np.hypot(*start) / size > 0.01  # off-centre
     assert np.abs(paths[64][-1] - paths[256][-1]).max() < 0.03  # same path in frame units
+
+
+def test_blastocyst_grades_are_visible_at_the_models_resolution():
+    """64 px of the central 60% (a 107-px frame): a grade-A ICM is a darker mass than a grade-C one, and
+    TE grades A and C differ over the ring; grades otherwise equal, same embryo, same seed."""
+    size = 107
+    for seed in range(5):
+        frames = {}
+        for icm, te in (("A", "B"), ("C", "B"), ("B", "A"), ("B", "C")):
+            renderer = EmbryoRenderer(make_truth(seed=seed, icm_grade=icm, te_grade=te), ImagingConfig(image_size=size))
+            frames[icm + te] = renderer.render(np.array([108.0]))[0, 0].astype(np.float32)
+        k = int(np.abs(renderer.times - 108.0).argmin())
+        px = size * EMBRYO_SCALE * renderer.style.scale
+        cx = renderer.centre[0] - renderer.margin - renderer.drift[k, 1]
+        cy = renderer.centre[1] - renderer.margin - renderer.drift[k, 0]
+        angle = renderer.layout.icm_angle
+        yy, xx = np.mgrid[0:size, 0:size]
+        icm = np.hypot(xx - cx - 0.12 * px * math.cos(angle), yy - cy - 0.12 * px * math.sin(angle)) < 0.045 * px
+        assert frames["AB"][icm].mean() < frames["CB"][icm].mean() - 3.0, seed
+        te_changed = np.abs(frames["BA"] - frames["BC"]) > 8.0
+        assert te_changed.sum() > 40, (seed, te_changed.sum())
