@@ -27,6 +27,7 @@ import sys
 import time
 import warnings
 from pathlib import Path
+from types import SimpleNamespace
 
 import numpy as np
 
@@ -67,15 +68,33 @@ def test_frames(dataset: Path, split: str) -> list[dict]:
     return sorted(rows, key=lambda r: r["embryo_id"])
 
 
+class OnDevice:
+    """The model on ``device`` behind the CPU interface ``predict_frames`` calls (tensors in, phase_logits out)."""
+
+    def __init__(self, model, device: str) -> None:
+        self.model, self.device, self.config = model.to(device), device, model.config
+
+    def __call__(self, **inputs):
+        import torch
+
+        with torch.no_grad():
+            out = self.model(**{k: v.to(self.device) for k, v in inputs.items()})
+        return SimpleNamespace(phase_logits=out.phase_logits.float().cpu())
+
+
 def evaluate(cfg, checkpoint: Path, dataset: Path, out: Path, layout: str, batch_size: int) -> dict:
     """Score every frame of the test embryos (module docstring, step 3)."""
+    import torch
+
     from aivf.annotate.decode import monotone_viterbi
     from aivf.annotate.predict import predict_frames
     from aivf.annotate.write import write_annotation
     from aivf.data import PHASES, open_recording
     from aivf.eval.scoring import load_model
 
-    model = load_model(checkpoint)
+    model = load_model(checkpoint)  # on CPU; on a GPU machine the clips run there (frames are decoded on CPU)
+    if torch.cuda.is_available():
+        model = OnDevice(model, "cuda")
     names = PHASES[: model.config.num_phases]
     truth_all, argmax_all, decoded_all, errors, per_embryo = [], [], [], [], []
     rows = test_frames(dataset, cfg.train.split)
