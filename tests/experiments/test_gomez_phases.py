@@ -79,3 +79,21 @@ def test_experiment_end_to_end_on_the_real_samples(tmp_path, monkeypatch):
     for suffix in ("_phases.csv", "_events.csv", "_phases.png"):
         assert (out / "annotations" / f"AA83-7{suffix}").is_file()
     assert (out / "train" / "final" / "config.json").is_file()
+
+
+def test_on_device_wrapper_returns_the_models_phase_logits():
+    """run.py moves clips to the GPU through this wrapper; on CPU it must give the model's own logits."""
+    import torch
+
+    from aivf.model import build_model
+    from aivf.model_config import ModelConfig
+
+    torch.manual_seed(0)
+    model = build_model(ModelConfig(num_frames=4, image_size=32, phase_head=True)).eval()
+    inputs = {"pixel_values": torch.randn(2, 4, 1, 32, 32), "keyframe_hpi": torch.tensor([[10.0, 30, 50, 70]] * 2),
+              "keyframe_mask": torch.ones(2, 4, dtype=torch.bool)}
+    with torch.no_grad():
+        expected = model(**inputs).phase_logits
+    wrapped = load("run").OnDevice(model, "cpu")
+    assert wrapped.config is model.config
+    torch.testing.assert_close(wrapped(**inputs).phase_logits, expected.float())
