@@ -97,3 +97,26 @@ def test_on_device_wrapper_returns_the_models_phase_logits():
     wrapped = load("run").OnDevice(model, "cpu")
     assert wrapped.config is model.config
     torch.testing.assert_close(wrapped(**inputs).phase_logits, expected.float())
+
+
+@pytest.mark.slow
+def test_experiment_end_to_end_on_a_layout_fixture(tmp_path, monkeypatch):
+    """The same run on the 7-plane Gomez fixture of the build tests (no ../shared needed), two planes stored."""
+    from tests.dataset.test_gomez_layout import DEFECTS, write_gomez_root
+
+    monkeypatch.setenv("WANDB_MODE", "offline")
+    root = write_gomez_root(tmp_path / "gomez")
+    out = tmp_path / "out"
+    metrics = load("run").main(["--gomez", str(root), "--out", str(out), "-c", str(EXPERIMENT / "config.yaml"),
+                                "-c", str(EXPERIMENT / "tiny.yaml"), "train.max_steps=2", "train.split=kfold/0",
+                                "data.keyframes.tolerance_h=2.0", "data.planes=[F0,F30]", "dataset.num_planes=2",
+                                "model.channels=2", "--layout", "shifted"])
+    splits = json.loads((out / "dataset" / "splits.json").read_text())["kfold"]["0"]
+    test_ids = splits["test"]["embryo_ids"]
+    assert metrics["embryos"] == len(test_ids) > 0 and not set(test_ids) & set(splits["train"]["embryo_ids"])
+    per_embryo = pd.read_csv(out / "per_embryo.csv")
+    assert per_embryo["embryo_id"].tolist() == sorted(test_ids)
+    # every labelled frame is scored: 30 runs, fewer for the video with the defects
+    expected = {e: (27 - 2 - 2 if e == DEFECTS else 30) for e in test_ids}
+    assert dict(zip(per_embryo["embryo_id"], per_embryo["frames"])) == expected
+    assert metrics["layout"] == "shifted" and 0 <= metrics["decoded"]["accuracy"] <= 1
