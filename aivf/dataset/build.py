@@ -274,6 +274,9 @@ def dataset_features(num_keyframes: int, num_planes: int, size: int):
         "keyframe_mask": List(Value("bool"), length=k),  # False where no frame lay within tolerance
         "keyframe_index": List(Value("int32"), length=k),  # frame index in the recording, -1 if missing
         "phase_labels": List(Value("int8"), length=k),  # annotated Gomez phase per keyframe, -1 if none/missing
+        # every frame of the recording (not only the keyframes), in the reader's order: its annotated phase
+        # (-1 where unannotated), hpi and number (the RUN number of JPEG-per-run layouts, else index + 1)
+        "frame_phases": List(Value("int8")), "frame_hpi": List(Value("float32")), "frame_number": List(Value("int32")),
         "num_frames": Value("int32"), "recording": Value("string"), "source": Value("string"),
         "maternal_age": Value("float32"), "method": Value("string"), "policy": Value("string"),
         "transferred": Value("int8"), "biopsied": Value("int8"), "transfer_day": Value("int8"),
@@ -288,8 +291,9 @@ def dataset_features(num_keyframes: int, num_planes: int, size: int):
 def config_hash(cfg: DatasetConfig, data: DataConfig, csv_bytes: bytes) -> str:
     """Hash of everything that changes a shard's content (the CSV's bytes, not its path; not workers or loader)."""
     build = {k: v for k, v in dataclasses.asdict(cfg).items() if k not in ("workers", "output", "overwrite", "splits", "loader", "clinical_csv", "strict")}
-    # schema: bumped when the shard columns change (2: phase_labels, 3: clinic records), so old shards are never resumed into a new layout
-    blob = json.dumps({"build": build, "data": dataclasses.asdict(data), "schema": 3}, sort_keys=True).encode()
+    # schema: bumped when the shard columns change (2: phase_labels, 3: clinic records, 4: per-frame phases),
+    # so old shards are never resumed into a new layout
+    blob = json.dumps({"build": build, "data": dataclasses.asdict(data), "schema": 4}, sort_keys=True).encode()
     return hashlib.sha256(blob + hashlib.sha256(csv_bytes).digest()).hexdigest()[:16]
 
 
@@ -303,7 +307,7 @@ def _embryo_row(row: dict, rec, frames: np.ndarray, keys, cfg: DatasetConfig) ->
         "embryo_id": row["embryo_id"], "patient_id": row["patient_id"], "clinic": row["clinic"],
         "keyframes": frames, "keyframe_hpi": keys.hpi.astype(np.float32), "keyframe_mask": keys.mask.astype(bool),
         "keyframe_index": keys.indices.astype(np.int32), "num_frames": len(rec), "recording": row["recording"],
-        "phase_labels": keyframe_phases(rec, keys),
+        "phase_labels": keyframe_phases(rec, keys), **frame_labels(rec),
         "source": getattr(rec, "source", "?"), "maternal_age": _optional(row["maternal_age"]),
         "method": row["method"], "policy": row["policy"], "pgt": row["pgt"],
         **{c: _optional(row[c], int) for c in INT_COLUMNS},
@@ -336,6 +340,17 @@ def keyframe_phases(rec, keys) -> np.ndarray:
     return labels
 
 
+def frame_labels(rec) -> dict[str, np.ndarray]:
+    """The per-frame columns: annotated phase (-1 where none), hpi and frame number of every frame of ``rec``."""
+    phases = getattr(rec, "phases", None)
+    if phases is None or len(phases) != len(rec):
+        phases = np.full(len(rec), -1)
+    runs = getattr(rec, "runs", None)
+    numbers = np.asarray(runs) if runs is not None and len(runs) == len(rec) else np.arange(1, len(rec) + 1)
+    return {"frame_phases": np.asarray(phases, dtype=np.int8), "frame_hpi": np.asarray(rec.times_hpi, dtype=np.float32),
+            "frame_number": numbers.astype(np.int32)}
+
+
 def process_embryo(row: dict, root: Path, cfg: DatasetConfig, data: DataConfig) -> tuple[dict | None, dict]:
     """Read one embryo's keyframes; returns (shard row or None, build-report row). Never raises."""
     from aivf.data import open_recording
@@ -365,7 +380,8 @@ def process_embryo(row: dict, root: Path, cfg: DatasetConfig, data: DataConfig) 
                 shard_row = _embryo_row(row, rec, np.ascontiguousarray(frames[:, : cfg.num_planes]), keys, cfg)
     except Exception as err:  # decord/PyAV/PIL raise many types; any of them means an unreadable recording
         return None, {**report, "reason": "corrupt", "detail": f"{path}: {type(err).__name__}: {err}"[:500]}
-    notes = "; ".join(sorted({str(w.message) for w in caught}))[:500]
+    # the row names the recording already: without the path repeated in every warning, more defects fit in 500 chars
+    notes = "; ".join(sorted({str(w.message).replace(f"{path}: ", "") for w in caught}))[:500]
     return shard_row, {**report, "status": "ok", "detail": notes}
 
 

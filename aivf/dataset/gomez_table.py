@@ -43,8 +43,12 @@ def gomez_videos(root: str | Path) -> list[str]:
         raise GomezLayoutError(f"{central}: no video folders")
     absent = [name for name in (*LABEL_PARTS, *PLANE_FOLDERS) if not (root / name).exists()]
     if absent:
-        warnings.warn(f"{root}: {', '.join(absent)} absent; the build goes on without them (no phase labels, "
-                      "constant-interval times, no grades or fewer planes where they are missing)", stacklevel=2)
+        effects = [effect for part, effect in zip(LABEL_PARTS, ("no phase labels", "constant-interval times",
+                                                                "no grades")) if part in absent]
+        if any(p in absent for p in PLANE_FOLDERS):
+            effects.append("only the planes found (data.planes must name planes that exist)")
+        warnings.warn(f"{root}: {', '.join(absent)} absent; the build goes on without them ({'; '.join(effects)})",
+                      stacklevel=2)
     return videos
 
 

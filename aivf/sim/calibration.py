@@ -51,13 +51,17 @@ def population_summary(cohort: Cohort, seed: int = 0) -> dict[str, float]:
     # potential pregnancy rates as if every usable day-5 blastocyst were transferred
     s5, use5 = day5_morphology(times, t.t_arrest_visible.to_numpy(), *_grades(cohort), rng)
     s["fhb_rate_usable_blastocysts"] = float(y[use5].mean())
+    mo = (t.ploidy == "mosaic").to_numpy()
     s["fhb_rate_euploid_usable_blastocysts"] = float(y[use5 & eu].mean())
+    s["fhb_rate_aneuploid_usable_blastocysts"] = float(y[use5 & an].mean())
+    s["fhb_rate_mosaic_usable_blastocysts"] = float(y[use5 & mo].mean())
     te = np.array([e.te_grade for e in cohort.embryos], dtype=object)
     for grade in "ABC":
         s[f"fhb_rate_te_{grade}"] = float(y[use5 & (te == grade)].mean())
     for lo, hi in [(0, 35), (35, 38), (38, 41), (41, 99)]:
         band = use5 & (age >= lo) & (age < hi)
         s[f"fhb_rate_age_{lo}_{hi}"] = float(y[band].mean())
+        s[f"fhb_rate_euploid_age_{lo}_{hi}"] = float(y[band & eu].mean())
     dc = (cc2 < 5).to_numpy()
     s["fhb_rate_direct_cleavage"] = float(y[dc].mean())
     s["fhb_rate_normal_cleavage"] = float(y[(cc2 >= 5).to_numpy()].mean())
@@ -70,6 +74,15 @@ def population_summary(cohort: Cohort, seed: int = 0) -> dict[str, float]:
     s["tpp_d5_random"] = float(np.mean([transfers_per_pregnancy(pat, use5, rng.random(len(y)), y)[
         "transfers_per_pregnancy"] for _ in range(10)]))
     s["pregnant_at_first_d5_embryologist"] = transfers_per_pregnancy(pat, use5, s5, y)["pregnant_at_first"]
+    # Rubio's 1.2% vs 20.2% is implantation per transferred embryo: compare on day-3-transferable embryos
+    s["fhb_rate_direct_cleavage_usable_d3"] = float(y[dc & use3].mean())
+    s["fhb_rate_normal_cleavage_usable_d3"] = float(y[(cc2 >= 5).to_numpy() & use3].mean())
+    # the clinic table (clinical pregnancy by age) is per transfer, and most transfers are a cohort's first choice
+    first = _first_choice(pat, use5, s5)
+    s["fhb_rate_first_transfer_d5"] = float(y[first].mean())
+    for lo, hi in [(0, 35), (35, 38), (38, 41), (41, 99)]:
+        band = first & (age >= lo) & (age < hi)
+        s[f"fhb_rate_first_transfer_age_{lo}_{hi}"] = float(y[band].mean())
     # Bayes discrimination
     s["auc_p_fhb_d3_all"] = float(roc_auc_score(y, t.p_fhb_d3))
     s["auc_p_fhb_d5_all"] = float(roc_auc_score(y, t.p_fhb_d5))
@@ -80,6 +93,15 @@ def population_summary(cohort: Cohort, seed: int = 0) -> dict[str, float]:
     s["observed_d5_fhb_rate"] = float(c.d5_fhb.mean())
     s["observed_d3_fhb_rate"] = float(c.d3_fhb.mean())
     return s
+
+
+def _first_choice(patient: np.ndarray, candidate: np.ndarray, score: np.ndarray) -> np.ndarray:
+    """(N,) bool: each cohort's highest-scoring candidate (its first transfer)."""
+    frame = pd.DataFrame({"p": patient, "s": np.where(candidate, score, -np.inf), "i": np.arange(len(patient))})
+    best = frame[candidate].sort_values("s", ascending=False, kind="stable").groupby("p").head(1).i.to_numpy()
+    first = np.zeros(len(patient), dtype=bool)
+    first[best] = True
+    return first
 
 
 def _grades(cohort: Cohort) -> tuple[np.ndarray, np.ndarray]:

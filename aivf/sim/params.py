@@ -90,14 +90,17 @@ GRADE_Q, GRADE_PLOIDY = 2.6, np.array([0.0, 0.4, 0.2])
 
 # --- potential FHB outcome ---------------------------------------------------------------------------
 # Y = (reaches hatching) * Bernoulli(sigmoid(eta)), eta = FHB_BASE + FHB_PLOIDY[g] + FHB_Q q
-# + FHB_DC * direct + FHB_AGE * (age - 35) + FHB_TE[te grade] + u. Calibrated in docs/simulator.md to: euploid transfer
-# 50-65% FHB, blastocyst transfers 0.55 overall, age gradient 0.59/0.46/0.32/0.29, TE a/b/c
-# 0.66/0.51/0.26, direct cleavage 1.2% vs 20.2%, ~1.6 transfers per pregnancy (embryologist order).
-FHB_BASE = 1.75
-FHB_PLOIDY = np.array([0.0, -3.3, -1.2])
+# + FHB_DC * direct + FHB_AGE * (age - 35) + FHB_TE[te grade] + u. Calibrated (docs/simulator.md, section 4;
+# ``python -m aivf.sim.calibration 3300 3``) to the literature of ../shared/docs/embryology.md, ploidy first:
+# a euploid transfer gives FHB in 50-65% of cases, falling with age; an aneuploid one rarely (here ~3%);
+# mosaic in between (~40%); direct cleavage 1.2% vs 20.2% implantation (Rubio 2012, ~17x); TE a/b/c gradient;
+# first transfers by age near the clinic table 0.59 / 0.46 / 0.32 / 0.29 (ploidy carries most of it).
+# What this costs: transfers per pregnancy come out ~2.5 (not the ~1.6 clinic figure), see docs/simulator.md.
+FHB_BASE = 0.6
+FHB_PLOIDY = np.array([0.0, -5.5, -1.5])
 FHB_Q = 1.3
-FHB_DC = -2.5
-FHB_AGE = -0.02
+FHB_DC = -4.0
+FHB_AGE = -0.06
 FHB_TE = np.array([0.0, -0.3, -1.4])  # direct effect of the trophectoderm grade A/B/C (TE a/b/c gradient)
 
 # --- clinics and outcomes ------------------------------------------------------------------------

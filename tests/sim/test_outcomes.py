@@ -72,16 +72,46 @@ def test_transfer_sequence_and_tpp_hand_case():
     assert transfer_sequence(patient, candidate, score, y, cap=1).sum() == 2
 
 
-def test_orderings_transfers_per_pregnancy():
-    s = population_summary(population())
-    # calibrated near the clinics' ~1.6 (AiVF); the Bayes order never needs more than random
-    assert 1.45 < s["tpp_d5_embryologist"] < 1.9
-    assert s["tpp_d5_bayes"] <= s["tpp_d5_random"] + 0.02
-    assert s["tpp_d5_bayes"] <= s["tpp_d5_embryologist"] + 0.02
-    assert 0.45 < s["fhb_rate_usable_blastocysts"] < 0.65  # 0.55 overall
+@functools.lru_cache(maxsize=1)
+def literature_summary() -> dict[str, float]:
+    """The docs/simulator.md calibration cohort: 3,300 patients, >= 20,000 embryos, not rendered (~6 s)."""
+    cohort = sample_cohort(SimConfig(num_patients=3300), seed=3)
+    assert len(cohort.truth) >= 20_000
+    return population_summary(cohort)
+
+
+def test_fhb_by_ploidy_matches_the_literature():
+    s = literature_summary()
+    assert 0.50 <= s["fhb_rate_euploid_usable_blastocysts"] <= 0.65  # a euploid transfer: FHB in 50-65%
+    assert s["fhb_rate_aneuploid_usable_blastocysts"] <= 0.05  # an aneuploid one rarely
+    assert 0.25 <= s["fhb_rate_mosaic_usable_blastocysts"] <= 0.50  # mosaic in between
+    # ... and the euploid rate falls with age, inside the range at both ends
+    bands = [s[f"fhb_rate_euploid_age_{b}"] for b in ("0_35", "35_38", "38_41", "41_99")]
+    assert bands[0] > bands[-1] and bands[0] <= 0.68 and bands[-1] >= 0.45
+
+
+def test_fhb_by_age_and_cleavage_matches_the_literature():
+    s = literature_summary()
+    # first transfers by age band vs the clinic table 0.59 / 0.46 / 0.32 / 0.29 (clinical pregnancy, which
+    # counts sacs without a heartbeat, so FHB may sit below it; the oldest band is the steepest, see docs)
+    first = [s[f"fhb_rate_first_transfer_age_{b}"] for b in ("0_35", "35_38", "38_41", "41_99")]
+    for got, table in zip(first[:3], (0.59, 0.46, 0.32)):
+        assert table - 0.08 <= got <= table + 0.03
+    assert first == sorted(first, reverse=True) and 0.05 <= first[3] <= 0.29
+    # direct cleavage: 1.2% vs 20.2% implantation per transferred embryo (Rubio 2012, ~17x apart)
+    ratio = s["fhb_rate_normal_cleavage_usable_d3"] / s["fhb_rate_direct_cleavage_usable_d3"]
+    assert 10 <= ratio <= 30
     assert s["fhb_rate_te_A"] > s["fhb_rate_te_B"] > s["fhb_rate_te_C"]
-    assert s["fhb_rate_age_0_35"] > s["fhb_rate_age_38_41"] > s["fhb_rate_age_41_99"]
-    assert s["fhb_rate_direct_cleavage"] < 0.4 * s["fhb_rate_normal_cleavage"]  # 1.2% vs 20.2%
+
+
+def test_orderings_transfers_per_pregnancy():
+    s = literature_summary()
+    # The Bayes order never needs more transfers than the embryologist's, nor the embryologist's than random.
+    assert s["tpp_d5_bayes"] <= s["tpp_d5_embryologist"] <= s["tpp_d5_random"]
+    # With literature per-ploidy rates a random day-5 order needs ~2.7 transfers, not the clinics' ~1.6
+    # (docs/simulator.md, "Transfers per pregnancy"): pin the documented level so a change has to say so.
+    assert 2.3 <= s["tpp_d5_random"] <= 3.0
+    assert 2.2 <= s["tpp_d5_embryologist"] <= 2.8
 
 
 def test_blastocyst_subgroups_use_only_what_the_day5_decision_sees():

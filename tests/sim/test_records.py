@@ -38,7 +38,7 @@ def test_usable_day5_call_follows_what_the_embryo_did(cohort):
     assert 0.25 < rate < 0.55, rate
     # an arrested embryo essentially never gives a heartbeat: usable calls carry most of the FHB signal
     y = t["fhb_potential"].to_numpy()
-    assert y[recorded & usable].mean() > 0.4 > 0.1 > y[recorded & ~usable].mean()
+    assert y[recorded & usable].mean() > 0.3 > 0.1 > y[recorded & ~usable].mean()  # ploidy caps usable at ~0.4
 
 
 def test_recorded_grades_have_inter_observer_noise_and_follow_the_literature_fhb_order(cohort):
