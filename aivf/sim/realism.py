@@ -289,7 +289,7 @@ def main(argv: list[str] | None = None) -> None:
     args = parser.parse_args(argv)
     real_dir = Path(args.real)
     if not real_dir.is_dir():
-        real_dir = Path("/work/shared/data/gomez_sample") if Path("/work/shared/data/gomez_sample").is_dir() else real_dir
+        raise SystemExit(f"{real_dir}: real sample folder not found; pass --real <folder of Gomez videos>")
     real = real_recordings(real_dir, args.size)
     sim = simulated_recordings(args.size, args.embryos)
     text = format_table(statistics(real), statistics(sim), args.size, len(real), len(sim))
