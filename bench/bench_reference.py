@@ -82,17 +82,17 @@ def swin_pair(batch: int, frames: int, size: int, attn: str):
     return project_step, ref_step
 
 
-def videomae_pair(batch: int, frames: int, size: int, attn: str):
+def videomae_pair(batch: int, frames: int, size: int, attn: str, width: str = "base"):
     """(project step, reference step) for VideoMAE-B: aivf's VideoMAEBackbone.features vs VideoMAEModel."""
     from transformers import VideoMAEModel
 
     from aivf.model.sizes import backbone_size
     from aivf.model.videomae import VideoMAEBackbone, videomae_config
 
-    config = videomae_config(backbone_size("videomae", "base"), frames, size, 3, attn)
+    config = videomae_config(backbone_size("videomae", width), frames, size, 3, attn)
     torch.manual_seed(0)
     reference = VideoMAEModel(config).train()
-    project = VideoMAEBackbone(videomae_config(backbone_size("videomae", "base"), frames, size, 3, attn)).train()
+    project = VideoMAEBackbone(videomae_config(backbone_size("videomae", width), frames, size, 3, attn)).train()
     project.load_state_dict(reference.state_dict())
     x = torch.randn(batch, frames, 3, size, size)  # both take [B, K, C, H, W]
 

@@ -132,7 +132,7 @@ class WindowAttention3D(nn.Module):
         table = self.relative_position_bias_table
         index = _index_on(tuple(window), tuple(self.config.window_size), self.config.exact_clipped_bias, table.device)
         n = index.shape[0]
-        bias = table[index.flatten()]
+        bias = table.index_select(0, index.flatten())  # backward: index_add_, not the slower index_put_ of table[i]
         return bias.view(n, n, -1).permute(2, 0, 1)
 
     def forward(self, windows: torch.Tensor, window: list[int], mask: torch.Tensor | None) -> torch.Tensor:
