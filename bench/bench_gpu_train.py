@@ -226,12 +226,13 @@ def ensure_dataset(args) -> str:
     path = Path(args.dataset)
     if (path / "manifest.json").is_file():
         return str(path)
-    patients = 4 if args.smoke else 16
+    patients, folds = (6, 3) if args.smoke else (16, 5)
     run = [f"name={path.parent.name}", f"output_dir={path.parent.parent}", f"sim.num_patients={patients}",
            "sim.contact_sheet=false",
            f"sim.imaging.image_size={args.size}", "sim.imaging.frame_interval_h=1.0", f"sim.workers={os.cpu_count()}",
            f"data.keyframes.size={args.size}", f"data.keyframes.num_keyframes={args.frames}",
-           f"dataset.workers={os.cpu_count()}", "dataset.embryos_per_shard=16", f"dataset.output={path.resolve()}"]
+           f"dataset.workers={os.cpu_count()}", "dataset.embryos_per_shard=16", f"dataset.splits.num_folds={folds}",
+           f"dataset.output={path.resolve()}"]
     aivf = [sys.executable, "-m", "aivf"]
     for command in (["simulate"], ["build"]):
         subprocess.run([*aivf, *command, *run], cwd=ROOT, check=True)

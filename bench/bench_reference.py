@@ -112,9 +112,13 @@ def main() -> int:
     parser.add_argument("--swin", default="2x8x112", help="batch x frames x size of the Swin-T input")
     parser.add_argument("--videomae", default="1x8x112", help="batch x frames x size of the VideoMAE-B input")
     parser.add_argument("--attn", default="sdpa", choices=["sdpa", "eager"], help="attention of both models")
+    parser.add_argument("--threads", type=int, default=0,
+                        help="torch threads (0: torch's default); 1 is steadier on a CPU shared with other jobs")
     parser.add_argument("--rounds-out", action="store_true", help="also print every round's seconds")
     parser.add_argument("--target", type=float, default=1.1, help="largest acceptable project / reference ratio")
     args = parser.parse_args()
+    if args.threads:
+        torch.set_num_threads(args.threads)
 
     pairs: dict[str, tuple[str, Callable]] = {"VideoMAE-B vs transformers VideoMAEModel": (args.videomae, videomae_pair)}
     try:
