@@ -26,6 +26,9 @@ def _sinusoid_grid(t: int, h: int, w: int, dim: int) -> torch.Tensor:
     return get_sinusoid_encoding_table(t * h * w, dim).reshape(t, h, w, dim)
 
 
+# Outside torch.compile's graph: Dynamo would ignore the cache and trace transformers' table builder, a
+# Python loop over every (position, channel) pair (1.2 M scalar steps for VideoMAE-B at 16x224x224).
+@torch.compiler.disable
 def position_embeddings(config: VideoMAEConfig, grid: tuple[int, int, int]) -> torch.Tensor:
     """Position embeddings [t*h*w, D] for a token grid, resized from the config's grid when they differ."""
     size = config.image_size if isinstance(config.image_size, int) else config.image_size[0]

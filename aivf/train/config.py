@@ -53,7 +53,14 @@ class TrainConfig:
     save_every: int = 100  # save a resumable checkpoint every N optimizer steps; 0: only at the end
     keep_last: int = 2  # resumable checkpoints kept on disk (older ones are deleted)
     resume: str = ""  # "" start fresh; "auto" latest checkpoint of this run if any; or a checkpoint folder path
+    # The loss stays on the device between logs: the only host sync of the loop is this log (docs/gpu.md).
     log_every: int = 10  # log train loss / lr / grad norm every N optimizer steps
+    # torch.compile the model in place (same state-dict keys); the first steps compile (minutes for a large
+    # model, and again for each new input shape). Pays off on GPUs, where small kernels are launch-bound.
+    compile: bool = False
+    # torch's fused AdamW (one kernel over all parameters) where it runs: CUDA, not under DeepSpeed, which steps
+    # the optimizer on its own flat partitions. Elsewhere the default AdamW, said once at start.
+    fused_adamw: bool = True
     expected_world_size: int = 0  # fail unless exactly this many processes run (0: do not check)
     tracker: Literal["wandb", "none"] = "wandb"  # experiment tracker besides the local metrics.jsonl
     wandb_project: str = "aivf"  # W&B project name

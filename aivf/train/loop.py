@@ -95,6 +95,16 @@ def param_groups(model: torch.nn.Module, weight_decay: float, lr: float,
             for (decay, head), params in groups.items() if params]
 
 
+def use_fused_adamw(requested: bool, device_type: str, deepspeed: bool) -> bool:
+    """Whether to ask torch for its fused AdamW kernel: on CUDA and outside DeepSpeed only.
+
+    torch also has a fused CPU kernel, but CPU runs keep the default implementation that every CPU
+    test and result so far was made with; DeepSpeed ZeRO steps the optimizer on its own flat fp32
+    partitions, so the bench measures it with the default implementation.
+    """
+    return requested and device_type == "cuda" and not deepspeed
+
+
 def warmup_cosine(warmup_steps: int, max_steps: int, min_lr_ratio: float):
     """LR multiplier per optimizer step: linear 0->1 over warmup, then cosine 1->min_lr_ratio."""
     def factor(step: int) -> float:
@@ -336,12 +346,19 @@ def train(cfg, model: torch.nn.Module | None = None, data: TrainData | None = No
     if model is None or data is None:
         built_model, built_data = objective.build(cfg, accelerator)
         model, data = model or built_model, data or built_data
-    optimizer = torch.optim.AdamW(param_groups(model, tc.weight_decay, tc.lr, tc.head_lr_scale), lr=tc.lr, betas=(tc.beta1, tc.beta2))
+    deepspeed = accelerator.distributed_type.name == "DEEPSPEED"
+    fused = use_fused_adamw(tc.fused_adamw, accelerator.device.type, deepspeed)
+    if tc.fused_adamw and not fused:
+        accelerator.print(f"train.fused_adamw: fused AdamW is used on CUDA without DeepSpeed only; this run "
+                          f"({accelerator.device.type}{', DeepSpeed' if deepspeed else ''}) uses torch's default AdamW")
+    optimizer = torch.optim.AdamW(param_groups(model, tc.weight_decay, tc.lr, tc.head_lr_scale), lr=tc.lr,
+                                  betas=(tc.beta1, tc.beta2), fused=fused)
+    if tc.compile:  # in place (nn.Module.compile): no _orig_mod. prefix in state dicts and checkpoints
+        model.compile()
     configure_deepspeed(accelerator, tc.per_device_batch_size, tc.grad_accum_steps, tc.grad_clip)
     model, optimizer = accelerator.prepare(model, optimizer)
     # Not prepared by accelerate, which would step it once per process per optimizer step.
     scheduler = WarmupCosine(optimizer, warmup_cosine(tc.warmup_steps, tc.max_steps, tc.min_lr_ratio))
-    deepspeed = accelerator.distributed_type.name == "DEEPSPEED"
     if deepspeed and model.gradient_accumulation_steps() != tc.grad_accum_steps:
         raise RuntimeError(f"DeepSpeed uses {model.gradient_accumulation_steps()} accumulation steps, config asks "
                            f"{tc.grad_accum_steps}: remove gradient_accumulation_steps from the DeepSpeed config")
@@ -414,7 +431,7 @@ def train(cfg, model: torch.nn.Module | None = None, data: TrainData | None = No
                     batch["pixel_values"], batch["keyframe_hpi"], list(batch.get("embryo_id", "?" * 99)))}, step=0)
             loss, stepped, grad_norm = train_step(model, batch, optimizer, accelerator, tc.grad_clip, objective.inputs)
             state["batches_in_epoch"] += 1
-            losses.append(loss)
+            losses.append(loss)  # a device tensor: reading it (.item()) would wait for the GPU every step
             if not stepped:
                 continue
             scheduler.step()

@@ -132,7 +132,7 @@ class WindowAttention3D(nn.Module):
         table = self.relative_position_bias_table
         index = _index_on(tuple(window), tuple(self.config.window_size), self.config.exact_clipped_bias, table.device)
         n = index.shape[0]
-        bias = table[index.flatten()]
+        bias = table.index_select(0, index.flatten())  # backward: index_add_, not the slower index_put_ of table[i]
         return bias.view(n, n, -1).permute(2, 0, 1)
 
     def forward(self, windows: torch.Tensor, window: list[int], mask: torch.Tensor | None) -> torch.Tensor:
@@ -141,9 +141,12 @@ class WindowAttention3D(nn.Module):
         q, k, v = self.qkv(windows).view(bw, n, 3, self.num_heads, c // self.num_heads).permute(2, 0, 3, 1, 4)
         bias = self.relative_bias(window).to(q.dtype)[None]  # (1, nH, N, N)
         if mask is not None:
+            # All windows of the batch in ONE 4-D attention call: windows x heads become the head axis, so the
+            # (nW, nH, N, N) bias + shift mask broadcasts over the batch alone. A 5-D (B, nW, nH, N, d) call
+            # would run SDPA's math fallback (no fused kernel takes 5-D inputs), materialising every score.
             num_windows = mask.shape[0]
-            bias = bias + mask.to(q.dtype)[:, None]  # (nW, nH, N, N)
-            q, k, v = (z.view(bw // num_windows, num_windows, self.num_heads, n, -1) for z in (q, k, v))
+            bias = (bias + mask.to(q.dtype)[:, None]).reshape(1, num_windows * self.num_heads, n, n)
+            q, k, v = (z.reshape(bw // num_windows, num_windows * self.num_heads, n, -1) for z in (q, k, v))
         drop = self.attn_drop if self.training else 0.0
         if self.config._attn_implementation == "eager":
             attn = (q * q.shape[-1] ** -0.5) @ k.transpose(-2, -1) + bias
