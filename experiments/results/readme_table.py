@@ -56,12 +56,35 @@ def column(run: str) -> dict[str, str]:
     }
 
 
-def main(runs: list[str]) -> None:
-    cols = [column(r) for r in runs]
-    print("| | " + " | ".join(Path(r).name for r in runs) + " |")
+def oracle_column(run: str) -> dict[str, str]:
+    """Day-5 FHB: model vs exact posterior vs keyframe oracle (metrics.json ``keyframe_oracle``)."""
+    m = json.loads((Path(run) / "eval" / "metrics.json").read_text())
+    d5 = m["keyframe_oracle"]["tasks"]["d5_fhb"]
+    out = {}
+    for subset, label in (("all", "every embryo"), ("transferable", "transferable embryos")):
+        a, diff = d5[subset]["auc"], d5[subset]["model_minus_oracle"]
+        out[label] = (f"{a['model']['value']:.3f} / {a['bayes']['value']:.3f} / {a['oracle']['value']:.3f} / "
+                      f"{a['oracle_nograde']['value']:.3f}; {diff['diff']:+.3f} [{diff['diff_low']:+.3f}, "
+                      f"{diff['diff_high']:+.3f}]")
+    r = d5["rank_agreement"]
+    out["rank agreement: model with oracle / model with exact / oracle with exact"] = " / ".join(
+        f"{r[k]['value']:.2f}" for k in ("model_vs_oracle", "model_vs_bayes", "oracle_vs_bayes"))
+    return out
+
+
+def table(runs: list[str], make, corner: str = "") -> None:
+    cols = [make(r) for r in runs]
+    print(f"| {corner} | " + " | ".join(Path(r).name for r in runs) + " |")
     print("|---" * (len(runs) + 1) + "|")
     for key in cols[0]:
         print(f"| {key} | " + " | ".join(c[key] for c in cols) + " |")
+
+
+def main(runs: list[str]) -> None:
+    table(runs, column)
+    print()
+    table(runs, oracle_column, "day-5 FHB AUC: model / exact / oracle with grades / oracle without grades; "
+          "model − oracle [CI]")
 
 
 if __name__ == "__main__":
