@@ -13,7 +13,7 @@ from sklearn.metrics import roc_auc_score
 
 from aivf.sim.cohort import Cohort, sample_cohort
 from aivf.sim.config import SimConfig
-from aivf.sim.outcomes import day3_morphology, day5_morphology, transfers_per_pregnancy
+from aivf.sim.outcomes import day3_morphology, day5_morphology, transfer_sequence, transfers_per_pregnancy
 from aivf.sim.types import DAY5_CUTOFF_HPI, EVENTS
 
 AGE_BANDS = [(0, 30), (30, 35), (35, 38), (38, 40), (40, 42), (42, 99)]
@@ -78,7 +78,7 @@ def population_summary(cohort: Cohort, seed: int = 0) -> dict[str, float]:
     s["fhb_rate_direct_cleavage_usable_d3"] = float(y[dc & use3].mean())
     s["fhb_rate_normal_cleavage_usable_d3"] = float(y[(cc2 >= 5).to_numpy() & use3].mean())
     # the clinic table (clinical pregnancy by age) is per transfer, and most transfers are a cohort's first choice
-    first = _first_choice(pat, use5, s5)
+    first = transfer_sequence(pat, use5, s5, y, cap=1) == 1  # each cohort's highest-scoring candidate
     s["fhb_rate_first_transfer_d5"] = float(y[first].mean())
     for lo, hi in [(0, 35), (35, 38), (38, 41), (41, 99)]:
         band = first & (age >= lo) & (age < hi)
@@ -93,15 +93,6 @@ def population_summary(cohort: Cohort, seed: int = 0) -> dict[str, float]:
     s["observed_d5_fhb_rate"] = float(c.d5_fhb.mean())
     s["observed_d3_fhb_rate"] = float(c.d3_fhb.mean())
     return s
-
-
-def _first_choice(patient: np.ndarray, candidate: np.ndarray, score: np.ndarray) -> np.ndarray:
-    """(N,) bool: each cohort's highest-scoring candidate (its first transfer)."""
-    frame = pd.DataFrame({"p": patient, "s": np.where(candidate, score, -np.inf), "i": np.arange(len(patient))})
-    best = frame[candidate].sort_values("s", ascending=False, kind="stable").groupby("p").head(1).i.to_numpy()
-    first = np.zeros(len(patient), dtype=bool)
-    first[best] = True
-    return first
 
 
 def _grades(cohort: Cohort) -> tuple[np.ndarray, np.ndarray]:

@@ -42,7 +42,8 @@ def observations(cohort, rows=None):
     )
 
 
-def _calibration_stats(p: np.ndarray, y: np.ndarray, bins: int = 10):
+def binned_z2(p: np.ndarray, y: np.ndarray, bins: int = 10) -> float:
+    """Σ over quantile bins of (observed - expected)² / binomial variance: ~χ²(bins) when p is calibrated."""
     edges = np.quantile(p, np.linspace(0, 1, bins + 1))
     which = np.clip(np.searchsorted(edges, p, side="right") - 1, 0, bins - 1)
     z2 = 0.0
@@ -51,6 +52,11 @@ def _calibration_stats(p: np.ndarray, y: np.ndarray, bins: int = 10):
         var = (p[sel] * (1 - p[sel])).sum()
         if var > 0:
             z2 += (y[sel].sum() - p[sel].sum()) ** 2 / var
+    return z2
+
+
+def _calibration_stats(p: np.ndarray, y: np.ndarray, bins: int = 10):
+    z2 = binned_z2(p, y, bins)
     x = logit(np.clip(p, 1e-6, 1 - 1e-6))[:, None]
     slope = LogisticRegression(C=1e6).fit(x, y).coef_[0, 0]
     return z2, slope

@@ -17,7 +17,7 @@ from aivf.sim import keyframe_oracle as KO
 from aivf.sim.cohort import sample_cohort
 from aivf.sim.config import ImagingConfig, SimConfig
 from aivf.sim.types import DAY3_CUTOFF_HPI, DAY5_CUTOFF_HPI
-from tests.sim.test_bayes import observations
+from tests.sim.test_bayes import binned_z2, observations
 
 DEFAULT_GRID = KO.KeyframeGrid.from_config(KeyframeConfig())
 KF_COLUMNS = ["p_fhb_d3_kf", "p_fhb_d3_kf_nograde", "p_fhb_d5_kf", "p_fhb_d5_kf_nograde", "p_euploid_d5_kf",
@@ -112,18 +112,6 @@ def test_no_keyframes_gives_the_prior_and_day3_matches_bayes_when_it_sees_as_muc
     assert np.abs(o["fhb"] - p3).mean() < 0.003
 
 
-def _binned_z2(p, y, bins=10):
-    edges = np.quantile(p, np.linspace(0, 1, bins + 1))
-    which = np.clip(np.searchsorted(edges, p, side="right") - 1, 0, bins - 1)
-    z2 = 0.0
-    for b in range(bins):
-        sel = which == b
-        var = (p[sel] * (1 - p[sel])).sum()
-        if var > 0:
-            z2 += (y[sel].sum() - p[sel].sum()) ** 2 / var
-    return z2
-
-
 @pytest.mark.slow
 @pytest.mark.parametrize("column", KF_COLUMNS)
 def test_oracle_is_calibrated_against_potential_outcomes(column):
@@ -133,7 +121,7 @@ def test_oracle_is_calibrated_against_potential_outcomes(column):
     y = (t.ploidy == "euploid" if "euploid" in column else t.fhb_potential).to_numpy().astype(float)
     se = np.sqrt((p * (1 - p)).sum()) / len(p)
     assert abs(p.mean() - y.mean()) < 3.5 * se, (p.mean(), y.mean(), se)
-    assert _binned_z2(p, y) < chi2.ppf(0.999, 10)
+    assert binned_z2(p, y) < chi2.ppf(0.999, 10)
 
 
 @pytest.mark.slow

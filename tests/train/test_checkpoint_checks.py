@@ -21,14 +21,6 @@ BASE = ["train.per_device_batch_size=4", "train.lr=0.01", "train.warmup_steps=1"
         "train.save_every=2", "train.keep_last=5", "train.tracker=none", "train.log_images=false"]
 
 
-@pytest.fixture(autouse=True)
-def fresh_accelerate_state():
-    yield
-    AcceleratorState._reset_state(True)
-    GradientState._reset_state()
-    PartialState._reset_state()
-
-
 def _reset() -> None:
     AcceleratorState._reset_state(True)
     GradientState._reset_state()

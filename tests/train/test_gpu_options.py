@@ -15,14 +15,6 @@ from aivf.config import load_config
 from aivf.train.loop import train, use_fused_adamw
 
 
-@pytest.fixture(autouse=True)
-def fresh_accelerate_state():
-    yield
-    AcceleratorState._reset_state(True)
-    GradientState._reset_state()
-    PartialState._reset_state()
-
-
 def toy_config(tmp_path, name: str, *extra: str):
     return load_config(None, [f"output_dir={tmp_path}", f"name={name}", "train.per_device_batch_size=4",
                               "train.warmup_steps=1", "train.eval_every=0", "train.save_every=0",

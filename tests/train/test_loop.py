@@ -9,7 +9,6 @@ import random
 import numpy as np
 import pytest
 import torch
-from accelerate.state import AcceleratorState, GradientState, PartialState
 from safetensors.torch import load_file
 from train_toy import ToyData, ToyModel
 
@@ -18,14 +17,6 @@ from aivf.train.checkpoint import _optimizer_from_flat, _optimizer_to_flat, rng_
 from aivf.train.ema import EMA
 from aivf.train.loop import build_accelerator, evaluate, param_groups, train, train_step, warmup_cosine
 from aivf.train.tracking import resolve_wandb_mode
-
-
-@pytest.fixture(autouse=True)
-def fresh_accelerate_state():
-    yield
-    AcceleratorState._reset_state(True)
-    GradientState._reset_state()
-    PartialState._reset_state()
 
 
 def test_warmup_then_cosine_to_min():
