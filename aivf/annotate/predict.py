@@ -16,7 +16,7 @@ from tqdm.auto import tqdm
 
 from aivf.annotate.windows import Layout, frame_windows
 from aivf.data.keyframes import grid_targets
-from aivf.data.record import Recording, center_crop
+from aivf.data.record import Recording, center_crop, crop_frames
 
 
 @dataclass
@@ -38,18 +38,20 @@ class FramePhases:
 
 
 def read_all_frames(recording: Recording, size: int, crop_fraction: float, chunk: int = 64,
-                    progress: bool = True) -> np.ndarray:
-    """uint8 (T, P, size, size): every frame, resized on decode then centre-cropped like ``read_keyframes``."""
+                    progress: bool = True, crop_centre: str = "frame") -> np.ndarray:
+    """uint8 (T, P, size, size): every frame, resized on decode then cropped like ``read_keyframes``
+    (around the frame centre, or around the embryo tracked over the whole recording)."""
     read_size = int(round(size / crop_fraction)) if crop_fraction < 1 else size
     parts = []
     bar = tqdm(total=len(recording), desc=f"decoding {recording.embryo_id}", unit="frame", disable=not progress,
                leave=False)
     for start in range(0, len(recording), chunk):
         frames = recording.read(np.arange(start, min(start + chunk, len(recording))), read_size)
-        parts.append(center_crop(frames, size) if crop_fraction < 1 else frames)
+        parts.append(center_crop(frames, size) if crop_fraction < 1 and crop_centre == "frame" else frames)
         bar.update(len(frames))
     bar.close()
-    return np.concatenate(parts)
+    frames = np.concatenate(parts)
+    return crop_frames(frames, size, crop_centre) if crop_fraction < 1 and crop_centre != "frame" else frames
 
 
 @torch.no_grad()
@@ -71,7 +73,8 @@ def predict_frames(model: torch.nn.Module, recording: Recording, keyframes, pixe
         raise ValueError("this checkpoint has no phase head (trained with model.phase_head=false); "
                          "annotate needs a model trained on phase labels")
     start = time.perf_counter()
-    frames = read_all_frames(recording, config.image_size, keyframes.crop_fraction, progress=progress)
+    frames = read_all_frames(recording, config.image_size, keyframes.crop_fraction, progress=progress,
+                             crop_centre=keyframes.crop_centre)
     channels = config.num_channels
     if frames.shape[1] < channels:  # fewer planes than the model was trained on: repeat the first (as rank does)
         frames = np.concatenate([frames, np.repeat(frames[:, :1], channels - frames.shape[1], axis=1)], axis=1)

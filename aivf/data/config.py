@@ -22,6 +22,10 @@ class KeyframeConfig:
     # Keep only the central crop_fraction of the frame's side, then output `size` px: the embryo fills about
     # half of a well-centred time-lapse frame, so 0.6 doubles the pixels on it at the same model cost.
     crop_fraction: float = 1.0
+    # Where the crop is centred: "frame" (the frame's centre) or "embryo" (the zona, found on the first
+    # keyframes and followed with the dish's movement: aivf.data.locate). Real embryos sit 13-16% of the
+    # frame away from its centre, so a central 60% crop cuts off the side of an expanded blastocyst.
+    crop_centre: Literal["frame", "embryo"] = "frame"
     coverage_bins: int = 0  # content: equal-time bins that each get >= 1 keyframe; 0 = ceil(K / 2)
     stats_size: int = 32  # content: side of the downsampled frames the change statistic is computed on
 

@@ -30,6 +30,18 @@ def center_crop(frames: np.ndarray, side: int) -> np.ndarray:
     return frames[..., top:top + side, left:left + side]
 
 
+def crop_frames(frames: np.ndarray, side: int, centre: str = "frame") -> np.ndarray:
+    """(N, P, H, W) frames of one recording in time order -> (N, P, side, side), cut around the frame centre
+    or around the embryo (``aivf.data.locate.track_embryo`` on the first plane)."""
+    if centre == "frame" or len(frames) == 0:
+        return center_crop(frames, side)
+    if centre != "embryo":
+        raise ValueError(f"data.keyframes.crop_centre={centre!r}: expected 'frame' or 'embryo'")
+    from aivf.data.locate import crop_around, shared_locator, track_embryo
+
+    return crop_around(frames, track_embryo(frames[:, 0], shared_locator()), side)
+
+
 class RecordingError(RuntimeError):
     """A recording that cannot be read at all (corrupt video, empty folder); the message names the path."""
 
@@ -249,7 +261,7 @@ class Recording:
         if len(valid) == 0 and len(self):  # nothing within tolerance: learn the frame size from frame 0
             valid = self.read([0], size)[:0]
         if cfg.crop_fraction < 1:
-            valid = center_crop(valid, cfg.size or int(round(valid.shape[-1] * cfg.crop_fraction)))
+            valid = crop_frames(valid, cfg.size or int(round(valid.shape[-1] * cfg.crop_fraction)), cfg.crop_centre)
         out = np.zeros((len(keys.indices), *valid.shape[1:]), dtype=np.uint8)
         out[keys.mask] = valid
         return out, keys

@@ -38,6 +38,7 @@ class EmbryoProcessorKwargs(TypedDict, total=False):
     cutoff_hpi: float
     tolerance_h: float
     crop_fraction: float
+    crop_centre: str
     size: int
     coverage_bins: int
     stats_size: int
@@ -55,7 +56,8 @@ class EmbryoVideoProcessor(ImageProcessingMixin):
         grid_hpi: the K hours post insemination of the grid (``grid`` method), written out explicitly.
         start_hpi, cutoff_hpi: first grid point / no frame after this hpi.
         tolerance_h: ``grid``: the nearest frame must lie within this many hours, else the keyframe is missing.
-        crop_fraction: keep the central fraction of the frame's side before resizing.
+        crop_fraction: keep this fraction of the frame's side before resizing.
+        crop_centre: where that crop is centred: ``frame`` or ``embryo`` (the zona, tracked: aivf.data.locate).
         size: output side in pixels (square).
         coverage_bins, stats_size: ``content`` selection settings.
         num_planes: focal planes per keyframe the model reads (fewer recorded: the first is repeated).
@@ -67,7 +69,7 @@ class EmbryoVideoProcessor(ImageProcessingMixin):
 
     def __init__(self, keyframe_method: str = "grid", num_keyframes: int = 16, grid_hpi: list[float] | None = None,
                  start_hpi: float = 12.0, cutoff_hpi: float = 116.0, tolerance_h: float = 1.0,
-                 crop_fraction: float = 1.0, size: int = 128, coverage_bins: int = 0, stats_size: int = 32,
+                 crop_fraction: float = 1.0, crop_centre: str = "frame", size: int = 128, coverage_bins: int = 0, stats_size: int = 32,
                  num_planes: int = 1, pixel_mean: float = 0.5, pixel_std: float = 0.5, **kwargs: Any):
         kwargs.pop("image_processor_type", None)  # written by to_dict; the class is this one
         super().__init__(**kwargs)
@@ -84,6 +86,9 @@ class EmbryoVideoProcessor(ImageProcessingMixin):
         self.cutoff_hpi = float(cutoff_hpi)
         self.tolerance_h = float(tolerance_h)
         self.crop_fraction = float(crop_fraction)
+        if crop_centre not in ("frame", "embryo"):
+            raise ValueError(f"crop_centre={crop_centre!r}: expected 'frame' or 'embryo'")
+        self.crop_centre = crop_centre
         self.size = int(size)
         self.coverage_bins = int(coverage_bins)
         self.stats_size = int(stats_size)
@@ -99,7 +104,8 @@ class EmbryoVideoProcessor(ImageProcessingMixin):
         kf, loader = cfg.data.keyframes, cfg.dataset.loader
         grid = [float(h) for h in grid_targets(kf)] if kf.method == "grid" else list(kf.grid_hpi)
         return cls(keyframe_method=kf.method, num_keyframes=kf.num_keyframes, grid_hpi=grid, start_hpi=kf.start_hpi,
-                   cutoff_hpi=kf.cutoff_hpi, tolerance_h=kf.tolerance_h, crop_fraction=kf.crop_fraction, size=kf.size,
+                   cutoff_hpi=kf.cutoff_hpi, tolerance_h=kf.tolerance_h, crop_fraction=kf.crop_fraction,
+                   crop_centre=kf.crop_centre, size=kf.size,
                    coverage_bins=kf.coverage_bins, stats_size=kf.stats_size, num_planes=cfg.model.channels,
                    pixel_mean=loader.pixel_mean, pixel_std=loader.pixel_std)
 
@@ -117,7 +123,8 @@ class EmbryoVideoProcessor(ImageProcessingMixin):
 
         return KeyframeConfig(method=self.keyframe_method, num_keyframes=self.num_keyframes, grid_hpi=list(self.grid_hpi),
                               start_hpi=self.start_hpi, cutoff_hpi=self.cutoff_hpi, tolerance_h=self.tolerance_h,
-                              size=self.size, crop_fraction=self.crop_fraction, coverage_bins=self.coverage_bins,
+                              size=self.size, crop_fraction=self.crop_fraction, crop_centre=self.crop_centre,
+                              coverage_bins=self.coverage_bins,
                               stats_size=self.stats_size)
 
     def apply_to(self, cfg):

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import functools
 import math
 import re
 from dataclasses import dataclass
@@ -22,6 +23,8 @@ from pathlib import Path
 
 import numpy as np
 from scipy.ndimage import convolve, gaussian_filter, sobel
+
+from aivf.data.locate import EmbryoLocator, dish_shift
 
 ROOT = Path(__file__).resolve().parents[2]
 DOC = ROOT / "docs" / "simulator.md"
@@ -56,60 +59,24 @@ def vignetting(image: np.ndarray) -> float:
     return float(corners.mean() / max(centre.mean(), 1e-6))
 
 
-def edge_strength(image: np.ndarray) -> np.ndarray:
-    """Gradient magnitude after a light blur (so sensor noise counts little): high on cell borders."""
-    n = image.shape[0]
-    image = gaussian_filter(image.astype(np.float32), 0.005 * n)
-    return np.hypot(sobel(image, 0), sobel(image, 1))
+GEOMETRY_SIZE = 128  # the embryo is located on frames resized to this side
 
 
-GEOMETRY_SIZE = 128  # the embryo is located on frames resized to this side (speed)
-ZONA_RADII = np.arange(0.15, 0.285, 0.005)  # candidate zona radii, fractions of the frame side
-
-
-def _ring(n: int, radius_px: float, width_px: float = 1.2) -> np.ndarray:
-    """A normalised thin ring kernel (n x n, centred)."""
-    yy, xx = np.mgrid[0:n, 0:n] - n // 2
-    ring = np.exp(-0.5 * ((np.hypot(xx, yy) - radius_px) / width_px) ** 2)
-    return ring / ring.sum()
+@functools.lru_cache(maxsize=1)
+def _locator() -> EmbryoLocator:
+    return EmbryoLocator(GEOMETRY_SIZE, radius_step=0.005)
 
 
 def embryo_geometry(image: np.ndarray) -> tuple[float, float, float]:
-    """(x, y, radius) of the embryo's zona as fractions of the frame side, found from the edges alone.
-
-    A circular Hough-like search: for every candidate radius, the mean edge strength on the circle
-    minus that on a circle 0.025 of the frame further out (the zona's outer edge is sharp, the medium
-    outside it smooth); the best (centre, radius) within the central 50% of the frame wins.
-    """
-    from PIL import Image
-    from scipy.signal import fftconvolve
-
-    n = GEOMETRY_SIZE
-    small = np.asarray(Image.fromarray(np.clip(image, 0, 255).astype(np.uint8)).resize((n, n), Image.BILINEAR))
-    edges = edge_strength(small.astype(np.float32))
-    lo, hi = int(0.25 * n), int(0.75 * n)
-    best = (-np.inf, 0, 0, 0.0)
-    for radius in ZONA_RADII:
-        score = (fftconvolve(edges, _ring(n, radius * n), mode="same")
-                 - fftconvolve(edges, _ring(n, (radius + 0.025) * n), mode="same"))[lo:hi, lo:hi]
-        iy, ix = np.unravel_index(np.argmax(score), score.shape)
-        if score[iy, ix] > best[0]:
-            best = (score[iy, ix], iy + lo, ix + lo, float(radius))
-    _, cy, cx, radius = best
-    return cx / n, cy / n, radius
+    """(x, y, radius) of the embryo's zona as fractions of the frame side, found from the edges alone
+    by the same search the keyframe crop uses (:class:`aivf.data.locate.EmbryoLocator`)."""
+    x, y, radius = _locator().locate(np.asarray(image)[None])[0]
+    return float(x), float(y), float(radius)
 
 
 def shift_between(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    """(dx, dy) in frame sides that moves frame ``a``'s content onto ``b``'s: phase correlation of their
-    edge maps (the well's rim and rings dominate, so this is the dish's drift, not the embryo's growth)."""
-    n = a.shape[0]
-    window = np.outer(np.hanning(n), np.hanning(n))
-    fa, fb = (np.fft.fft2(edge_strength(x.astype(np.float32)) * window) for x in (a, b))
-    cross = fb * np.conj(fa)
-    corr = np.fft.ifft2(cross / (np.abs(cross) + 1e-9)).real
-    iy, ix = np.unravel_index(np.argmax(corr), corr.shape)
-    dy, dx = (iy + n // 2) % n - n // 2, (ix + n // 2) % n - n // 2
-    return np.array([dx, dy], float) / n
+    """(dx, dy) in frame sides that moves frame ``a``'s content onto ``b``'s (:func:`aivf.data.locate.dish_shift`)."""
+    return dish_shift(a, np.asarray(b)[None])[0]
 
 
 @dataclass

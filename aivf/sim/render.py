@@ -232,7 +232,10 @@ class RecordingStyle:
 
 EMBRYO_SCALE = 0.875  # embryo geometry (render_scene, measured at 500 px) x this = the zona radius of the
 #   real Gomez sample frames measured by aivf.sim.realism (0.205 of the frame)
-MAX_OFFCENTRE = 0.085  # the embryo stays within this distance (frame sides) of the frame centre
+# The embryo stays within this distance (frame sides) of the frame centre. The public EmbryoScope sample
+# has it 13-16% off-centre (docs/simulator.md, realism), beyond what a central 60% crop keeps of an
+# expanded blastocyst: the main job crops around the located embryo instead (data.keyframes.crop_centre).
+MAX_OFFCENTRE = 0.20
 WALK_PX_256 = 0.15  # random-walk step of the drift per sqrt(hour), pixels at 256 px
 
 
@@ -259,7 +262,7 @@ class EmbryoRenderer:
         drift = self._drift_path(full, render_stream(seed, "drift"))
         self.drift = drift[: len(self.times)]
         # Where the embryo sits: off-centre, but so that its whole drift path stays within MAX_OFFCENTRE
-        # of the frame centre (the model sees the central 60% of the frame; the zona must stay inside).
+        # of the frame centre (an expanded zona, radius ~0.25, then stays inside the frame).
         moved = -drift[:, ::-1].astype(float)  # the embryo's (x, y) displacement in the frame, pixels
         middle = 0.5 * (moved.min(axis=0) + moved.max(axis=0))
         room = max(MAX_OFFCENTRE * self.size - np.hypot(*(moved - middle).T).max(), 0.0)

@@ -68,7 +68,8 @@ def main() -> None:
     timing: dict[str, list] = {}
     for embryo in pick:
         with open_recording(args.run / "sim" / "videos" / f"{embryo}.mp4", cfg.data) as rec:
-            frames = read_all_frames(rec, model.config.image_size, kc.crop_fraction, progress=False)
+            frames = read_all_frames(rec, model.config.image_size, kc.crop_fraction, progress=False,
+                                     crop_centre=kc.crop_centre)
             times = rec.times_hpi
         truth = read_phases(args.run / "sim" / "videos" / f"{embryo}_phases.csv", np.arange(1, len(times) + 1))
         labelled = truth >= 0

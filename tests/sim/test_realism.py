@@ -67,12 +67,12 @@ def test_write_section_replaces_only_the_marked_block(tmp_path):
 
 @pytest.mark.skipif(not REAL.is_dir(), reason="needs the real Gomez sample in ../shared/data")
 def test_simulated_frames_match_the_real_sample_within_20_percent():
-    """The issue's target, on what the renderer can meet; the off-centre spread is held to the 60% crop."""
+    """The issue's target: every statistic within 20% of the real sample, the embryo's off-centre spread included
+    (the model's crop follows the embryo, so it no longer has to be held near the frame centre)."""
     real = R.statistics(R.real_recordings(REAL, 256, per_video=6, track=8))
     sim = R.statistics(R.simulated_recordings(256, count=8, per_video=6, track=8))
-    for key in ("mean_grey", "p5", "noise", "edges", "zona", "drift", "vignetting"):
+    for key, _ in R.STATS:
         assert R.deviation(key, real, sim) <= 0.2, (key, real[key], sim[key])
-    assert 0.02 < sim["offcentre"] < 0.1  # up to MAX_OFFCENTRE, so the embryo stays in the model's crop
 
 
 def test_per_recording_style_makes_the_clinic_harder_to_read():
