@@ -111,10 +111,10 @@ def test_bf16_training_step_gives_a_finite_loss():
     assert math.isfinite(out.loss.item()) and out.loss.dtype == torch.float32
 
 
-def test_conv_stem_and_other_backbones_are_refused_with_a_reason():
+def test_other_backbones_and_a_stem_that_does_not_fit_the_frames_are_refused_with_a_reason():
     pretrain_cfg = SimpleNamespace(decoder_hidden_size=0, decoder_heads=0, decoder_layers=1, norm_pix_loss=True)
-    with pytest.raises(ValueError, match="model.conv_stem=0"):
-        pretraining_config(ModelConfig(conv_stem=2), pretrain_cfg)
+    with pytest.raises(ValueError, match="model.conv_stem=2 shrinks frames by 4: model.image_size=34"):
+        pretraining_config(ModelConfig(conv_stem=2, image_size=34), pretrain_cfg)
     with pytest.raises(ValueError, match="model.backbone=videomae"):
         pretraining_config(ModelConfig(backbone="video_swin"), pretrain_cfg)
 
