@@ -154,12 +154,13 @@ class EmbryoPretrainModel(VideoMAEForPreTraining):
         # Side of a token's patch in input pixels, and what the decoder predicts per token.
         self.pixel_patch = patch * (self.stem.factor if self.stem is not None else 1)
         values = tubelet * self.pixel_patch**2 * (spec["in_channels"] if spec else config.num_channels)
-        if self.decoder.head.out_features != values:
+        foreign_head = self.decoder.head.out_features != values
+        if foreign_head:
             self.decoder.head = nn.Linear(config.decoder_hidden_size, values)
             self._init_weights(self.decoder.head)
         if self.stem is not None:  # from_pretrained reads these from conv_stem.safetensors: no "missing" report
-            self._keys_to_ignore_on_load_missing = set(self._keys_to_ignore_on_load_missing or ()) | {
-                r"^stem\.", r"^decoder\.head\."}
+            beside = {r"^stem\."} | ({r"^decoder\.head\."} if foreign_head else set())
+            self._keys_to_ignore_on_load_missing = set(self._keys_to_ignore_on_load_missing or ()) | beside
 
     def token_grid(self, frames: int, height: int, width: int) -> tuple[int, int, int]:
         """The (T', H', W') token grid of a clip of ``frames`` keyframes of height x width input pixels."""
