@@ -112,6 +112,15 @@ def test_loss_decreases_and_the_stem_learns():
     assert any(not torch.equal(start[k], v) for k, v in model.stem.state_dict().items())
 
 
+def test_bf16_weights_behind_the_stem_give_a_float32_loss_and_gradients():
+    model = stem_model().to(torch.bfloat16)  # as DeepSpeed bf16 keeps them; the input stays float32
+    x, mask = clips()
+    out = model(x, mask)
+    out.loss.backward()
+    assert out.loss.dtype == torch.float32 and torch.isfinite(out.loss)
+    assert torch.isfinite(model.stem.net[0].weight.grad.float()).all()
+
+
 def test_folder_round_trips_into_videomae_for_pretraining_and_an_embryo_model_that_fine_tunes(tmp_path):
     model, _ = pretrained_stem_model(steps=2)
     model.eval().save_pretrained(tmp_path)
