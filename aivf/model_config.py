@@ -30,7 +30,8 @@ class ModelConfig:
     attn_implementation: Literal["sdpa", "eager"] = "sdpa"  # attention kernel of the backbone
     gradient_checkpointing: bool = False  # recompute backbone activations in backward to save memory
     drop_path_rate: float = 0.1  # stochastic depth of the Swin blocks (VideoMAE has none)
-    # Stride-2 conv layers before the transformer's patch embedding (0 = none; from-scratch training only):
+    # Stride-2 conv layers before the transformer's patch embedding (0 = none; from scratch, or from an aivf pretrain
+    # folder trained with the same stem):
     # the frame shrinks by 2**conv_stem and the patch size with it, so the token grid stays the same.
     conv_stem: int = 0
     conv_stem_channels: int = 32  # channels the stem hands to the patch embedding

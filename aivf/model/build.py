@@ -7,12 +7,19 @@ from pathlib import Path
 from aivf.model.config import ModelConfig
 from aivf.model.configuration_embryo import EmbryoConfig
 from aivf.model.modeling_embryo import VIDEOMAE_KEYS, EmbryoModel
+from aivf.model.pretraining import STEM_FILE, STEM_KEY, saved_conv_stem
 from aivf.model.sizes import backbone_size
+from aivf.model.stem import stem_geometry
 from aivf.model.videomae import load_videomae_folder
 
 
 def embryo_config(cfg: ModelConfig, backbone_config: dict | None = None) -> EmbryoConfig:
-    """The EmbryoConfig a ModelConfig describes (``backbone_config`` replaces the size table's, if given)."""
+    """The EmbryoConfig a ModelConfig describes (``backbone_config`` replaces the size table's, if given).
+
+    With ``model.conv_stem`` a given ``backbone_config`` already describes the backbone behind the stem (a
+    folder of ``aivf pretrain`` with the stem); one from the size table is shrunk to the stem's feature map.
+    """
+    stem_applied = backbone_config is not None
     if backbone_config is None:
         backbone_config = backbone_size(cfg.backbone, cfg.size)
         if cfg.backbone == "videomae":
@@ -25,12 +32,13 @@ def embryo_config(cfg: ModelConfig, backbone_config: dict | None = None) -> Embr
         if cfg.backbone != "videomae":
             raise ValueError(f"model.conv_stem is implemented for the VideoMAE backbone, not {cfg.backbone!r}: "
                              "set model.conv_stem=0")
-        factor = 2 ** cfg.conv_stem
-        if cfg.image_size % factor or backbone_config["patch_size"] % factor:
-            raise ValueError(f"model.conv_stem={cfg.conv_stem} shrinks frames by {factor}: model.image_size="
-                             f"{cfg.image_size} and the patch size {backbone_config['patch_size']} must divide by it")
-        backbone_config.update(image_size=cfg.image_size // factor, num_channels=cfg.conv_stem_channels,
-                               patch_size=backbone_config["patch_size"] // factor)
+        if stem_applied:  # a folder pretrained behind the stem: only the run's frames must fit it
+            if cfg.image_size % 2**cfg.conv_stem:
+                raise ValueError(f"model.conv_stem={cfg.conv_stem} shrinks frames by {2**cfg.conv_stem}: "
+                                 f"model.image_size={cfg.image_size} must divide by it")
+        else:
+            backbone_config.update(stem_geometry(cfg.conv_stem, cfg.conv_stem_channels, cfg.image_size,
+                                                 backbone_config["patch_size"]))
     backbone_config["attn_implementation"] = cfg.attn_implementation
     return EmbryoConfig(
         backbone_type=cfg.backbone, backbone_config=backbone_config, num_frames=cfg.num_frames,
@@ -52,17 +60,26 @@ def build_model(cfg: ModelConfig) -> EmbryoModel:
 
     With a pretrained VideoMAE folder the checkpoint's architecture wins over ``cfg.size`` (its position
     grid is resized to ``num_frames`` x ``image_size`` at run time). With a Video Swin checkpoint
-    (torchvision or official), ``cfg.size`` must name the checkpoint's size (tiny/small/base).
+    (torchvision or official), ``cfg.size`` must name the checkpoint's size (tiny/small/base). A folder that
+    ``aivf pretrain`` trained behind the conv stem loads stem and backbone together; ``model.conv_stem``,
+    ``conv_stem_channels`` and ``channels`` must then be its stem's (:func:`check_saved_stem`).
     """
-    if cfg.conv_stem and cfg.pretrained:
-        raise ValueError(f"model.conv_stem={cfg.conv_stem} puts untrained convolutions in front of the pretrained "
-                         f"backbone {cfg.pretrained}, whose patch embedding expects pixels: set model.conv_stem=0")
     if cfg.pretrained and cfg.backbone == "videomae":
-        backbone = load_videomae_folder(cfg.pretrained, cfg.channels, cfg.attn_implementation,
-                                        dict(cfg.backbone_overrides))
+        spec, stem_state = saved_conv_stem(cfg.pretrained)
+        check_saved_stem(cfg, spec)
+        # Behind a stem the patch embedding reads the stem's channels, which must not be adapted to focal planes.
+        backbone = load_videomae_folder(cfg.pretrained, spec["channels"] if spec else cfg.channels,
+                                        cfg.attn_implementation, dict(cfg.backbone_overrides))
         backbone_config = {k: v for k, v in backbone.config.to_dict().items() if k in VIDEOMAE_KEYS}
         model = EmbryoModel(embryo_config(cfg, backbone_config))
         model.backbone.load_state_dict(backbone.state_dict())
+        if spec:
+            stem = {k.removeprefix("stem."): v for k, v in stem_state.items() if k.startswith("stem.")}
+            try:
+                model.stem.load_state_dict(stem)
+            except RuntimeError as err:
+                raise ValueError(f"{cfg.pretrained}/{STEM_FILE} does not fit the conv stem its config.json "
+                                 f"describes ({spec}): {err}") from None
     else:
         model = EmbryoModel(embryo_config(cfg))
         if cfg.pretrained:
@@ -75,3 +92,24 @@ def build_model(cfg: ModelConfig) -> EmbryoModel:
         enable = getattr(model, "activation_checkpointing_enable", None) or model.gradient_checkpointing_enable
         enable()
     return model
+
+
+def check_saved_stem(cfg: ModelConfig, spec: dict | None) -> None:
+    """The run's conv stem must be the one the pretrained folder was trained behind (``spec``; None: none)."""
+    folder = cfg.pretrained
+    if spec is None:
+        if cfg.conv_stem:
+            raise ValueError(f"model.conv_stem={cfg.conv_stem} with model.pretrained={folder}: that folder was "
+                             f"pretrained without a conv stem (no {STEM_KEY} in its config.json), so its patch "
+                             "embedding expects pixels, not stem features: set model.conv_stem=0, or pretrain with "
+                             f"aivf pretrain model.conv_stem={cfg.conv_stem} "
+                             f"model.conv_stem_channels={cfg.conv_stem_channels}")
+        return
+    names = {"layers": "model.conv_stem", "channels": "model.conv_stem_channels", "in_channels": "model.channels"}
+    wanted = {"layers": cfg.conv_stem, "channels": cfg.conv_stem_channels, "in_channels": cfg.channels}
+    differ = [key for key in names if wanted[key] != spec.get(key)]
+    if differ:
+        found = ", ".join(f"{names[k]}={wanted[k]} but {STEM_KEY}.{k}={spec.get(k)}" for k in differ)
+        fix = " ".join(f"{names[k]}={spec.get(k)}" for k in differ)
+        raise ValueError(f"model.pretrained={folder} was pretrained behind a conv stem its config.json describes as "
+                         f"{STEM_KEY}={spec}, and its stem and backbone load only together: {found}; set {fix}")

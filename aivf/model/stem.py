@@ -4,7 +4,8 @@ A ViT's patch embedding is one linear map of a 16x16 patch. Trained from scratch
 videos it learned little more than "which phase is usual at this hour" here (phase accuracy at the
 majority-class rate on days 3-5); a few stride-2 convolutions first give it locality and
 translation equivariance, which is what counting cells and seeing a cavity need (Xiao et al., 2021,
-"Early convolutions help transformers see better"). Pretrained backbones are used without one.
+"Early convolutions help transformers see better"). ``aivf pretrain`` can pretrain a stem together with the
+VideoMAE behind it (aivf/model/pretraining.py); a downloaded VideoMAE checkpoint is used without one.
 """
 
 from __future__ import annotations
@@ -43,3 +44,13 @@ class ConvStem(nn.Module):
         b, k = pixel_values.shape[:2]
         x = self.net(pixel_values.flatten(0, 1))
         return x.view(b, k, *x.shape[1:])
+
+
+def stem_geometry(layers: int, channels: int, image_size: int, patch_size: int) -> dict[str, int]:
+    """What the VideoMAE patch embedding reads behind a ``layers``-deep stem: its image_size, patch_size and
+    num_channels. The frame and the patch shrink by the same ``2 ** layers``, so the token grid is unchanged."""
+    factor = 2**layers
+    if image_size % factor or patch_size % factor:
+        raise ValueError(f"model.conv_stem={layers} shrinks frames by {factor}: model.image_size={image_size} and "
+                         f"the patch size {patch_size} must divide by it")
+    return dict(image_size=image_size // factor, patch_size=patch_size // factor, num_channels=channels)

@@ -118,7 +118,6 @@ class PretrainObjective:
         config = pretraining_config(cfg.model, cfg.pretrain)
         paths = dataset_paths(cfg)
         model = EmbryoPretrainModel(config)
-        tubelet, patch = int(config.tubelet_size), int(config.patch_size)
         k, planes, h, w = _shape_of(paths[0])
         if (k, planes, h) != (cfg.model.num_frames, cfg.model.channels, cfg.model.image_size):
             # the saved position grid must be the data's for VideoMAEForPreTraining to read the folder as trained
@@ -126,7 +125,7 @@ class PretrainObjective:
                              f"num_frames={cfg.model.num_frames}, channels={cfg.model.channels}, image_size="
                              f"{cfg.model.image_size}: set model.num_frames={k} model.channels={planes} "
                              f"model.image_size={h}")
-        grid = (k // tubelet, h // patch, w // patch)
+        grid = model.token_grid(k, h, w)  # behind a conv stem a token still covers pixel_patch input pixels
         data = PretrainData(paths, cfg.train.split, cfg.dataset.loader, cfg.train.per_device_batch_size, cfg.seed,
                             accelerator.process_index, accelerator.num_processes, cfg.train.prefetch_batches, grid,
                             cfg.pretrain.mask_ratio, cfg.pretrain.eval_batches)
@@ -152,8 +151,9 @@ class PretrainObjective:
         total = accelerator.reduce(total, reduction="sum")
         clips = int(total[1].item())
         metrics = {"loss": float(total[0].item() / clips) if clips else float("nan"), "n_clips": clips}
-        config = accelerator.unwrap_model(model).config
-        return metrics, {"first": first, "tubelet": int(config.tubelet_size), "patch": int(config.patch_size),
+        unwrapped = accelerator.unwrap_model(model)
+        config = unwrapped.config
+        return metrics, {"first": first, "tubelet": int(config.tubelet_size), "patch": unwrapped.pixel_patch,
                          "norm_pix_loss": bool(config.norm_pix_loss)}
 
     def log_eval(self, outputs: dict, tracker, step: int, run_dir: Path) -> None:

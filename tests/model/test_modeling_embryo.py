@@ -275,7 +275,8 @@ def test_conv_stem_keeps_the_token_grid_and_reloads(tmp_path):
         assert torch.equal(EmbryoModel.from_pretrained(tmp_path).eval()(**inputs).logits, expected)
 
 
-@pytest.mark.parametrize("bad", [dict(backbone="video_swin"), dict(pretrained="/some/folder"), dict(image_size=34)])
+# A stem with a pretrained folder: tests/model/test_pretraining_stem.py (the stem must be the folder's own).
+@pytest.mark.parametrize("bad", [dict(backbone="video_swin"), dict(image_size=34)])
 def test_conv_stem_refuses_what_it_cannot_do(bad):
     args = dict(image_size=64, conv_stem=2) | bad
     with pytest.raises(ValueError, match="conv_stem"):

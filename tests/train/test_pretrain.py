@@ -111,10 +111,10 @@ def test_bf16_training_step_gives_a_finite_loss():
     assert math.isfinite(out.loss.item()) and out.loss.dtype == torch.float32
 
 
-def test_conv_stem_and_other_backbones_are_refused_with_a_reason():
+def test_other_backbones_and_a_stem_that_does_not_fit_the_frames_are_refused_with_a_reason():
     pretrain_cfg = SimpleNamespace(decoder_hidden_size=0, decoder_heads=0, decoder_layers=1, norm_pix_loss=True)
-    with pytest.raises(ValueError, match="model.conv_stem=0"):
-        pretraining_config(ModelConfig(conv_stem=2), pretrain_cfg)
+    with pytest.raises(ValueError, match="model.conv_stem=2 shrinks frames by 4: model.image_size=34"):
+        pretraining_config(ModelConfig(conv_stem=2, image_size=34), pretrain_cfg)
     with pytest.raises(ValueError, match="model.backbone=videomae"):
         pretraining_config(ModelConfig(backbone="video_swin"), pretrain_cfg)
 
@@ -180,10 +180,13 @@ def test_a_mix_of_datasets_interleaves_both_and_resumes_mid_epoch(two_datasets):
 
 
 @pytest.mark.slow
-def test_pretrain_cli_on_two_datasets_in_bf16_then_fine_tune_an_embryo_model(two_datasets, tmp_path):
+@pytest.mark.parametrize("stem", [0, 2], ids=["no_stem", "conv_stem"])
+def test_pretrain_cli_on_two_datasets_in_bf16_then_fine_tune_an_embryo_model(two_datasets, tmp_path, stem):
+    """With ``stem``: the main job's conv stem (2 layers, 16 channels) is pretrained and fine-tuned with it."""
+    stem_args = [f"model.conv_stem={stem}", "model.conv_stem_channels=16"]
     mix = f"pretrain.datasets=[{two_datasets[0]},{two_datasets[1]}]"
     aivf("pretrain", *PRETRAIN, f"output_dir={tmp_path}", mix, "train.max_steps=4", "train.eval_every=2",
-         "train.save_every=2", "train.mixed_precision=bf16", "train.tracker=wandb")
+         "train.save_every=2", "train.mixed_precision=bf16", "train.tracker=wandb", *stem_args)
     run = tmp_path / "pretrain_tiny"
     rows = records(run)
     losses = [r["train/loss"] for r in rows if "train/loss" in r]
@@ -194,19 +197,24 @@ def test_pretrain_cli_on_two_datasets_in_bf16_then_fine_tune_an_embryo_model(two
     assert list((run / "wandb").glob("offline-run-*/*.wandb"))
     upstream, info = VideoMAEForPreTraining.from_pretrained(run / "final", output_loading_info=True)
     assert not info["missing_keys"] and not info["unexpected_keys"]
+    assert (run / "final" / "conv_stem.safetensors").is_file() == bool(stem)
 
-    # the encoder becomes EmbryoModel's backbone through model.pretrained (existing VideoMAE folder loading)
+    # the encoder (and the stem) become EmbryoModel's through model.pretrained (existing VideoMAE folder loading)
     from aivf.model import build_model
 
-    embryo = build_model(ModelConfig(size="micro", num_frames=8, image_size=64, pretrained=str(run / "final")))
+    embryo = build_model(ModelConfig(size="micro", num_frames=8, image_size=64, pretrained=str(run / "final"),
+                                     conv_stem=stem, conv_stem_channels=16))
     encoder = {k.removeprefix("videomae."): v for k, v in upstream.state_dict().items() if k.startswith("videomae.")}
     backbone = embryo.backbone.state_dict()
     assert set(encoder) == set(backbone)
     assert all(torch.equal(encoder[k], backbone[k]) for k in encoder)
+    if stem:
+        saved = load_file(run / "final" / "conv_stem.safetensors")
+        assert all(torch.equal(embryo.stem.state_dict()[k.removeprefix("stem.")], v) for k, v in saved.items())
 
     out = aivf("train", "-c", "configs/train/tiny.yaml", f"output_dir={tmp_path}", "name=finetune",
                f"train.dataset_path={two_datasets[0]}", f"model.pretrained={run / 'final'}", "train.max_steps=2",
-               "train.eval_every=2", "train.save_every=2", "train.tracker=none", "train.log_every=1")
+               "train.eval_every=2", "train.save_every=2", "train.tracker=none", "train.log_every=1", *stem_args)
     assert "done: 2 steps" in out
     tuned = records(tmp_path / "finetune")
     assert all(math.isfinite(r["train/loss"]) for r in tuned if "train/loss" in r)
