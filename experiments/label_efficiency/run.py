@@ -13,8 +13,8 @@ or ``100`` (``train.labels.fraction`` 0.1, 0.25 = as recorded, 1.0 = truth.csv; 
 Steps, each the project's own code (no second loop), under ``<output_dir>/<name>/``:
 
 1. ``cohort/``: simulate + build ONCE (``cohort/cohort.json`` marks it done: seed, counts, seconds).
-2. ``pretrain/``: ``aivf pretrain`` ONCE, only if a pretrained row is asked for, with ``benchmark.pretrain_config``
-   on the rows' model section; it reads the ``<train.split>/train`` embryos of the cohort's splits.json, so
+2. ``pretrain/``: ``aivf pretrain`` ONCE, only if a pretrained row is asked for, with ``--pretrain-config``
+   (configs/pretrain.yaml) on the rows' model section (stem included); it reads the ``<train.split>/train`` embryos of the cohort's splits.json, so
    validation and test patients are never seen (``pretrain/done.json`` marks it done).
 3. ``rows/<row>/``: ``aivf train`` then ``aivf evaluate`` on the held-out split (read once per row), on the same
    built dataset; ``rows/<row>/result.json`` holds status, seconds, machine, the labels used and, for a failed
@@ -36,7 +36,6 @@ import shutil
 import sys
 import time
 import traceback
-from dataclasses import dataclass, field
 from pathlib import Path
 
 from aivf.config import ExperimentConfig, load_config, save_config
@@ -52,23 +51,12 @@ OUTCOME_ONLY = ["model.aux_tasks=[]", "model.phase_head=false", "model.phase_fea
                 "model.phase_only_heads=false", "model.heads_read_aux=false"]
 
 
-@dataclass
-class BenchmarkSection:
-    """What the benchmark runs besides the experiment config of its rows."""
-
-    rows: list[str] = field(default_factory=lambda: list(ROWS))  # rows to run (ROWS names); --rows replaces it
-    pretrain_config: str = "configs/pretrain.yaml"  # the pretraining recipe; its model section is replaced by ours
-    pretrain_overrides: list[str] = field(default_factory=list)  # key=value on top of it (e.g. train.max_steps=...)
+# The pretraining recipe (its model section is replaced by the rows') and what is always set on top of it.
+PRETRAIN_CONFIG = "configs/pretrain.yaml"
+PRETRAIN_OVERRIDES = ["train.tracker=none"]
 
 
-@dataclass
-class BenchmarkConfig(ExperimentConfig):
-    """The rows' experiment config (configs/default.yaml + config.yaml) plus the ``benchmark`` section."""
-
-    benchmark: BenchmarkSection = field(default_factory=BenchmarkSection)
-
-
-def row_overrides(row: str, out: Path, cfg: BenchmarkConfig) -> list[str]:
+def row_overrides(row: str, out: Path, cfg: ExperimentConfig) -> list[str]:
     """key=value of one row: where it runs and reads, its labels, its init and its label kind."""
     init, labels, fraction = parse_row(row)
     cohort = out / "cohort"
@@ -103,11 +91,6 @@ def machine() -> dict:
     return info
 
 
-def experiment_config(cfg: BenchmarkConfig) -> ExperimentConfig:
-    """The plain experiment config of a row (written beside its outputs, where aivf evaluate reads it back)."""
-    return ExperimentConfig(**{f.name: getattr(cfg, f.name) for f in dataclasses.fields(ExperimentConfig)})
-
-
 def fresh_accelerate_state() -> None:
     """accelerate keeps process-wide singletons; each run of the loop starts from none (as tests/train do)."""
     from accelerate.state import AcceleratorState, GradientState, PartialState
@@ -117,7 +100,7 @@ def fresh_accelerate_state() -> None:
     PartialState._reset_state()
 
 
-def make_cohort(cfg: BenchmarkConfig, out: Path) -> dict:
+def make_cohort(cfg: ExperimentConfig, out: Path) -> dict:
     """Simulate and build the benchmark cohort once; ``cohort/cohort.json`` says it is done."""
     marker = out / "cohort" / "cohort.json"
     if marker.is_file():
@@ -126,7 +109,7 @@ def make_cohort(cfg: BenchmarkConfig, out: Path) -> dict:
     from aivf.sim.simulate import simulate
 
     start = time.perf_counter()
-    sim_dir = simulate(cfg.sim, out / "cohort" / "sim", cfg.seed, experiment=experiment_config(cfg))
+    sim_dir = simulate(cfg.sim, out / "cohort" / "sim", cfg.seed, experiment=cfg)
     simulated = time.perf_counter()
     built = build_dataset(cfg.dataset, sim_dir / "clinical.csv", str(out / "cohort" / "dataset"), cfg.data)
     problem = nothing_usable(built)
@@ -144,8 +127,15 @@ def make_cohort(cfg: BenchmarkConfig, out: Path) -> dict:
     return info
 
 
-def pretrain_once(cfg: BenchmarkConfig, out: Path) -> Path:
-    """``aivf pretrain`` of the rows' model on the cohort's training patients, once; returns its final/ folder."""
+def pretrain_once(cfg: ExperimentConfig, out: Path, recipe: str = PRETRAIN_CONFIG,
+                  overrides: list[str] | None = None) -> Path:
+    """``aivf pretrain`` of the rows' model on the cohort's training patients, once; returns its final/ folder.
+
+    Args:
+        cfg: the rows' config (its model, seed and train.split are used); out: the benchmark folder.
+        recipe: the pretraining config file (relative to the checkout unless it exists as given).
+        overrides: key=value on top of it (after PRETRAIN_OVERRIDES), e.g. ``train.max_steps=2000``.
+    """
     folder, marker = out / "pretrain", out / "pretrain" / "done.json"
     if marker.is_file():
         return folder / "final"
@@ -154,9 +144,8 @@ def pretrain_once(cfg: BenchmarkConfig, out: Path) -> Path:
     from aivf.train.pretrain import load_pretrain_config
 
     shutil.rmtree(folder, ignore_errors=True)  # an unfinished earlier attempt: start again
-    recipe = Path(cfg.benchmark.pretrain_config)
-    recipe = recipe if recipe.is_absolute() or recipe.is_file() else ROOT / recipe  # relative to the checkout
-    pcfg = load_pretrain_config([recipe], list(cfg.benchmark.pretrain_overrides))
+    path = Path(recipe) if Path(recipe).is_absolute() or Path(recipe).is_file() else ROOT / recipe
+    pcfg = load_pretrain_config([path], [*PRETRAIN_OVERRIDES, *(overrides or [])])
     # The model pretrained is the rows' (stem, size, patch, frames), the data the cohort's training patients only.
     pcfg.model = dataclasses.replace(cfg.model, pretrained=None)
     pcfg.seed, pcfg.output_dir, pcfg.name = cfg.seed, str(out), "pretrain"
@@ -166,19 +155,19 @@ def pretrain_once(cfg: BenchmarkConfig, out: Path) -> Path:
     train(pcfg, objective=PretrainObjective())
     fresh_accelerate_state()
     marker.write_text(json.dumps({"seconds": round(time.perf_counter() - start, 1), "split": f"{cfg.train.split}/train",
+                                  "recipe": str(path), "overrides": [*PRETRAIN_OVERRIDES, *(overrides or [])],
                                   "steps": pcfg.train.max_steps, "machine": machine()}, indent=1))
     return folder / "final"
 
 
-def run_row(row: str, cfg_files: list[str], overrides: list[str], cfg: BenchmarkConfig, out: Path) -> dict:
+def run_row(row: str, cfg_files: list[str], overrides: list[str], cfg: ExperimentConfig, out: Path) -> dict:
     """Train and evaluate one row; returns what goes into its result.json."""
     from aivf.dataset.labels import training_labels
     from aivf.eval.evaluate_cli import evaluate_run
     from aivf.eval.scoring import eval_split
     from aivf.train.loop import train
 
-    row_cfg = experiment_config(load_config(cfg_files, [*overrides, *row_overrides(row, out, cfg)],
-                                            schema=BenchmarkConfig))
+    row_cfg = load_config(cfg_files, [*overrides, *row_overrides(row, out, cfg)])
     run_dir = Path(row_cfg.output_dir) / row_cfg.name
     lc = row_cfg.train.labels
     labels = training_labels(row_cfg.train.dataset_path, row_cfg.train.split, lc.fraction, lc.seed, lc.truth_csv)
@@ -197,16 +186,20 @@ def run_row(row: str, cfg_files: list[str], overrides: list[str], cfg: Benchmark
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("-c", "--config", action="append", default=[], help="more YAML on top of config.yaml")
-    parser.add_argument("--rows", help="comma-separated rows (default: benchmark.rows, i.e. all)")
+    parser.add_argument("--rows", help="comma-separated rows (default: all of ROWS)")
     parser.add_argument("--list", action="store_true", help="print the row names and exit")
+    parser.add_argument("--pretrain-config", default=PRETRAIN_CONFIG, help="the pretraining recipe (its model "
+                        f"section is replaced by the rows'; default {PRETRAIN_CONFIG})")
+    parser.add_argument("--pretrain-set", action="append", default=[], metavar="KEY=VALUE",
+                        help="an override of the pretraining recipe (repeatable), e.g. train.max_steps=2000")
     parser.add_argument("overrides", nargs="*", help="key=value overrides of every row (and the cohort)")
     args = parser.parse_args(argv)
     if args.list:
         print("\n".join(ROWS))
         return 0
     cfg_files = [str(HERE / "config.yaml"), *args.config]
-    cfg = load_config(cfg_files, args.overrides, schema=BenchmarkConfig)
-    rows = args.rows.split(",") if args.rows else list(cfg.benchmark.rows)
+    cfg = load_config(cfg_files, args.overrides)
+    rows = args.rows.split(",") if args.rows else list(ROWS)
     for row in rows:
         parse_row(row)
     out = Path(cfg.output_dir) / cfg.name
@@ -230,7 +223,7 @@ def main(argv: list[str] | None = None) -> int:
                 if pretrain_error:
                     raise RuntimeError(f"pretraining failed: {pretrain_error}")
                 try:
-                    pretrain_once(cfg, out)
+                    pretrain_once(cfg, out, args.pretrain_config, args.pretrain_set)
                 except Exception as err:
                     pretrain_error = f"{type(err).__name__}: {err}"
                     fresh_accelerate_state()
