@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import importlib.util
 import json
+import math
 import sys
 from pathlib import Path
 
@@ -69,6 +70,29 @@ def test_rows_and_their_overrides():
         run.parse_row("pretrained-dense-50")
 
 
+def test_the_outcome_only_model_at_the_benchmarks_size_trains_on_outcome_labels_alone():
+    """Outcome-only at the rows' size (16 keyframes, 64 px, conv stem): a finite loss from outcome labels alone,
+    whose gradient reaches the backbone, and no record or phase head."""
+    import torch
+
+    from aivf.model import build_model
+
+    cfg = load_config([EXPERIMENT / "config.yaml"], run.OUTCOME_ONLY)
+    model = build_model(cfg.model)
+    assert model.aux_head is None and not model.config.phase_head and not model.config.phase_only_heads
+    torch.manual_seed(0)
+    b, k = 4, cfg.model.num_frames
+    labels = torch.tensor([[float("nan"), 1.0, float("nan")], [0.0, float("nan"), 1.0], [float("nan")] * 3,
+                           [float("nan"), 0.0, 0.0]])
+    out = model(pixel_values=torch.randn(b, k, cfg.model.channels, cfg.model.image_size, cfg.model.image_size),
+                keyframe_hpi=torch.linspace(10, 116, k).expand(b, k), covariates=torch.zeros(b, 2), labels=labels,
+                keyframe_mask=torch.ones(b, k, dtype=torch.bool))
+    assert torch.isfinite(out.loss)
+    out.loss.backward()
+    stem = [p.grad for n, p in model.named_parameters() if "stem" in n and p.grad is not None]
+    assert stem and any(g.abs().sum() > 0 for g in stem)  # the outcome labels alone train the backbone
+
+
 @pytest.mark.slow
 def test_two_rows_end_to_end_then_a_rerun_skips_them_and_a_failed_row_is_recorded(tmp_path, monkeypatch, capsys):
     """A 10-patient cohort, scratch+outcome 25% and pretrained+dense 100% through run.py and table.py (~60-90 s)."""
@@ -99,6 +123,9 @@ def test_two_rows_end_to_end_then_a_rerun_skips_them_and_a_failed_row_is_recorde
     outcome_cfg = yaml.safe_load((out / "rows" / "scratch-outcome-25" / "config.yaml").read_text())
     assert outcome_cfg["model"]["aux_tasks"] == [] and outcome_cfg["model"]["phase_head"] is False
     assert outcome_cfg["model"]["pretrained"] is None
+    logs = [json.loads(line) for line in (out / "rows" / "scratch-outcome-25" / "metrics.jsonl").read_text().splitlines()]
+    losses = [r["train/loss"] for r in logs if "train/loss" in r]
+    assert losses and all(math.isfinite(x) for x in losses)  # outcome-only trains
     dense_cfg = yaml.safe_load((out / "rows" / "pretrained-dense-100" / "config.yaml").read_text())
     assert dense_cfg["model"]["pretrained"] == str(out / "pretrain" / "final") and dense_cfg["model"]["aux_tasks"]
 
