@@ -26,7 +26,7 @@ class LabelsConfig:
     - 0.25, the default, is the clinic default: the labels as recorded, whatever share that is (nothing changes);
     - a value below 0.25 keeps the recorded labels of whole training patients, drawn in an order fixed by
       ``seed``, until about that share of the training embryos is labelled; the other training patients' outcome
-      labels become missing (their clinic records and phase annotations stay: those cost a clinic nothing);
+      labels become missing (their clinic records and phase annotations stay: a clinic has those for every embryo);
     - 1.0 ("100%, simulation only") labels every training embryo with its potential outcome from the simulator's
       truth.csv: FHB had it been transferred (``fhb_potential``, for d3_fhb and d5_fhb) and ``ploidy == euploid``,
       the outcomes aivf evaluate judges every embryo on. Refused where there is no truth file (real data).
