@@ -11,7 +11,8 @@ docs/architecture.md, and writes everything under ``<output_dir>/<name>/``::
     pipeline.json   wall-clock seconds of every stage and where each output is
 
 It is what ``aivf run -c configs/default.yaml`` does, and what notebooks/walkthrough.ipynb does
-step by step. Training reads only clinical.csv labels; truth.csv is read by evaluation alone.
+step by step. Training reads only clinical.csv labels; truth.csv is read by evaluation alone (and, in simulation
+only, by training with ``train.labels.fraction=1.0``: every embryo's potential outcome, docs/training.md).
 """
 
 from __future__ import annotations

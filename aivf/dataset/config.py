@@ -5,6 +5,10 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Literal
 
+# The outcome-label fraction that means "as the clinic recorded them": about one embryo in four carries an outcome
+# (a transfer's FHB or a biopsy's PGT-A). train.labels (aivf/train/config.py) and aivf/dataset/labels.py use it.
+CLINIC_LABEL_FRACTION = 0.25
+
 
 @dataclass
 class SplitConfig:

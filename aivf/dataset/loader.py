@@ -174,11 +174,13 @@ class ShardLoader:
         cfg: batch size, shuffle buffer, cache, normalisation, augmentations.
         train: shuffle + augment + drop_last; False gives a fixed order and no augmentation.
         rank, world_size: default from RANK / WORLD_SIZE.
+        labels: outcome labels replacing the recorded ones of its embryos (``aivf.dataset.labels``;
+            ``train.labels``), applied before augmentation so that ``day3_view`` still drops the later labels.
     """
 
     def __init__(self, path: str, split: str | None, cfg: LoaderConfig, seed: int = 0, train: bool = True,
-                 rank: int | None = None, world_size: int | None = None) -> None:
-        self.path, self.cfg, self.seed, self.train = path, cfg, seed, train
+                 rank: int | None = None, world_size: int | None = None, labels=None) -> None:
+        self.path, self.cfg, self.seed, self.train, self.labels = path, cfg, seed, train, labels
         self.rank = int(os.environ.get("RANK", 0)) if rank is None else rank
         self.world_size = int(os.environ.get("WORLD_SIZE", 1)) if world_size is None else world_size
         self.fs, self.base, manifest = read_manifest(path)
@@ -278,6 +280,8 @@ class ShardLoader:
 
     def _finish(self, rows: list[tuple[dict, int]], epoch: int, index: int) -> dict:
         batch = collate(rows, self.cfg)
+        if self.labels is not None:
+            batch["labels"] = self.labels.apply(batch["embryo_id"], batch["labels"])
         if self.cfg.augment_on == "loader":
             batch = self.augment(batch, epoch, index)
         return batch

@@ -201,6 +201,9 @@ def all_embryo_analysis(table: pd.DataFrame, scores: dict[str, np.ndarray], coho
         out["tasks"][task] = {
             "auc": potential_auc(y, p, c, cfg, seed), "bayes_auc": metrics.roc_auc(y, b),
             "ece": metrics.expected_calibration_error(y, p, cfg.ece_bins),
+            # the same ECE with a patient-bootstrap CI (the label-efficiency table reports one per row)
+            "ece_ci": bootstrap_ci(lambda idx, y=y, p=p: metrics.expected_calibration_error(y[idx], p[idx], cfg.ece_bins),
+                                   c, cfg.n_bootstrap, cfg.ci_level, seed),
             "bayes_ece": metrics.expected_calibration_error(y, b, cfg.ece_bins),
             "ece_vs_bayes": metrics.expected_calibration_error(b, p, cfg.ece_bins),
             "mean_abs_diff_bayes": float(np.mean(np.abs(p - b))),
@@ -286,6 +289,24 @@ def rank_agreement(scores: np.ndarray, bayes: np.ndarray, cohorts: np.ndarray, c
     return {"value": float(values.mean()), "low": low, "high": high, "n_cohorts": int(len(values))}
 
 
+def paired_rank_agreement(scores: np.ndarray, other: np.ndarray, bayes: np.ndarray, cohorts: np.ndarray,
+                          cfg: EvalConfig, seed: int) -> dict:
+    """Rank agreement with Bayes of ``scores`` minus that of ``other``, paired: the cohorts both rank, resampled once.
+
+    ``diff`` is the mean over those cohorts of the difference of the two within-cohort Spearman correlations, with
+    a percentile CI from resampling the cohorts (metrics.json ``rank_agreement_vs_model``: ordering minus model).
+    """
+    ids_a, a = metrics.within_cohort_rank_agreement(scores, bayes, cohorts)
+    ids_b, b = metrics.within_cohort_rank_agreement(other, bayes, cohorts)
+    _, ia, ib = np.intersect1d(ids_a, ids_b, return_indices=True)
+    if len(ia) == 0:
+        return {"diff": None, "diff_low": None, "diff_high": None, "n_cohorts": 0}
+    d = a[ia] - b[ib]
+    rng = np.random.default_rng([seed, 7])
+    low, high = percentile_ci(d[rng.integers(len(d), size=(cfg.n_bootstrap, len(d)))].mean(axis=1), cfg.ci_level)
+    return {"diff": float(d.mean()), "diff_low": low, "diff_high": high, "n_cohorts": int(len(d))}
+
+
 def simulated_outcome(table: pd.DataFrame, task: str) -> np.ndarray | None:
     """Every embryo's true outcome for ``task`` where the simulator knows it (day-5 FHB, euploidy), else None."""
     if task == "d5_fhb" and "fhb_potential" in table:
@@ -346,6 +367,8 @@ def transfer_analysis(table: pd.DataFrame, labels: pd.DataFrame, cohorts: np.nda
     for name, s in scores.items():
         table_out[name]["rank_agreement"] = rank_agreement(s[transferable], bayes[transferable],
                                                            cohorts[transferable], cfg, seed)
+        table_out[name]["rank_agreement_vs_model"] = paired_rank_agreement(
+            s[transferable], scores["model"][transferable], bayes[transferable], cohorts[transferable], cfg, seed)
         table_out[name]["potential_auc"] = potential_auc(outcome[transferable], s[transferable],
                                                          cohorts[transferable], cfg, seed)
     euploid = (table["ploidy"] == "euploid").astype(float).to_numpy() if "ploidy" in table else labels["euploid"].to_numpy()

@@ -10,7 +10,33 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Literal
 
+from aivf.dataset.config import CLINIC_LABEL_FRACTION
+
 REFIT_L2_GRID: tuple[float, ...] = (1e-4, 1e-3, 1e-2, 1e-1, 1.0)  # L2 strengths the head refit tries by default
+
+
+@dataclass
+class LabelsConfig:
+    """Which outcome labels (d3_fhb, d5_fhb, euploid) the TRAINING patients carry (aivf/dataset/labels.py).
+
+    ``fraction`` is the share of ALL training embryos that carry an outcome label, not a share of the recorded
+    labels. A clinic records an outcome only for a transferred (FHB) or biopsied (PGT-A) embryo: about one
+    embryo in four in the simulator (27.8% of seed 0's 2,514; 92% of its patients have at least one), so:
+
+    - 0.25, the default, is the clinic default: the labels as recorded, whatever share that is (nothing changes);
+    - a value below 0.25 keeps the recorded labels of whole training patients, drawn in an order fixed by
+      ``seed``, until about that share of the training embryos is labelled; the other training patients' outcome
+      labels become missing (their clinic records and phase annotations stay: a clinic has those for every embryo);
+    - 1.0 ("100%, simulation only") labels every training embryo with its potential outcome from the simulator's
+      truth.csv: FHB had it been transferred (``fhb_potential``, for d3_fhb and d5_fhb) and ``ploidy == euploid``,
+      the outcomes aivf evaluate judges every embryo on. Refused where there is no truth file (real data).
+
+    Other values are refused. Validation and test labels never change, so evaluation is that of any run.
+    """
+
+    fraction: float = CLINIC_LABEL_FRACTION  # 0.25: as recorded; (0, 0.25): fewer patients' labels; 1.0: truth.csv
+    seed: int = 0  # which training patients keep their labels when fraction < 0.25 (same seed, same patients)
+    truth_csv: str = ""  # fraction 1.0: the simulator's truth.csv; empty = truth.csv beside the run's clinical CSV
 
 
 @dataclass
@@ -19,6 +45,7 @@ class TrainConfig:
 
     dataset_path: str = ""  # built dataset (aivf build); empty: <output_dir>/<name>/<dataset.output>
     split: str = "kfold/0"  # "<scheme>/<fold>" of splits.json: trains on <split>/train, evaluates on <split>/val
+    labels: LabelsConfig = field(default_factory=LabelsConfig)  # outcome-label fraction of the training patients
     prefetch_batches: int = 4  # training batches read ahead in a background thread (0: read in the loop)
     max_steps: int = 1000  # optimizer steps (one step = per_device_batch_size x grad_accum_steps x processes clips)
     per_device_batch_size: int = 8  # clips per forward pass on one process (overrides dataset.loader.batch_size)

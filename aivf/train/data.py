@@ -30,14 +30,15 @@ class ShardTrainData:
     """
 
     def __init__(self, path: str, split: str, loader_cfg, batch_size: int, seed: int, rank: int, world_size: int,
-                 prefetch_batches: int = 4):
+                 prefetch_batches: int = 4, labels=None):
         from aivf.dataset.loader import ShardLoader
 
         self.prefetch_batches = prefetch_batches
         self.loader_cfg = dataclasses.replace(loader_cfg, batch_size=batch_size)
         self.path, self.split, self.rank, self.world_size = path, split, rank, world_size
+        self.labels = labels  # aivf.dataset.labels.TrainingLabels of <split>/train (train.labels), or None
         self.train_loader = ShardLoader(path, f"{split}/train", self.loader_cfg, seed=seed, train=True,
-                                        rank=rank, world_size=world_size)
+                                        rank=rank, world_size=world_size, labels=labels)
         self._splits: dict = {}  # part -> memory-mapped split, opened on first use
 
     def train_batches(self, epoch: int, skip: int) -> Iterator[dict]:
@@ -50,7 +51,10 @@ class ShardTrainData:
 
         if part not in self._splits:
             self._splits[part] = load_split(self.path, f"{self.split}/{part}")
-        return iter_eval_batches(self._splits[part], self.loader_cfg.batch_size, self.loader_cfg)
+        batches = iter_eval_batches(self._splits[part], self.loader_cfg.batch_size, self.loader_cfg)
+        if part != "train" or self.labels is None:  # validation and test labels are never changed
+            return batches
+        return ({**b, "labels": self.labels.apply(b["embryo_id"], b["labels"])} for b in batches)  # the head refit
 
     def eval_batches(self) -> Iterator[dict]:
         for i, batch in enumerate(self.split_batches("val")):
@@ -137,4 +141,30 @@ def build_train_data(cfg, accelerator) -> ShardTrainData:
         raise FileNotFoundError(f"{path}/manifest.json not found: build the dataset first (aivf build -c ...) "
                                 "or point train.dataset_path at one")
     return ShardTrainData(path, cfg.train.split, cfg.dataset.loader, cfg.train.per_device_batch_size,
-                          cfg.seed, accelerator.process_index, accelerator.num_processes, cfg.train.prefetch_batches)
+                          cfg.seed, accelerator.process_index, accelerator.num_processes, cfg.train.prefetch_batches,
+                          build_training_labels(cfg, path, accelerator))
+
+
+def build_training_labels(cfg, path: str, accelerator):
+    """``train.labels`` for the dataset at ``path``: None as recorded (the default; nothing is read), else the
+    replacement labels of the training embryos; says what it chose and writes ``<run>/training_labels.json``."""
+    import json
+    from pathlib import Path
+
+    from aivf.dataset.cli import resolve_paths
+    from aivf.dataset.labels import CLINIC_DEFAULT, training_labels
+
+    lc = cfg.train.labels
+    if lc.fraction == CLINIC_DEFAULT:
+        return None
+    truth = lc.truth_csv or str(resolve_paths(cfg, None, None)[0].parent / "truth.csv")
+    labels = training_labels(path, cfg.train.split, lc.fraction, lc.seed, truth)
+    summary = labels.summary
+    accelerator.print(f"train.labels: {summary['mode']}, {summary['labelled_share']:.3f} of {summary['n_embryos']} "
+                      f"training embryos carry an outcome label (recorded: {summary['recorded_share']:.3f}; labels of "
+                      f"{summary['n_patients_kept']} of {summary['n_patients']} patients)")
+    if accelerator.is_main_process:
+        run_dir = Path(cfg.output_dir) / cfg.name
+        run_dir.mkdir(parents=True, exist_ok=True)
+        (run_dir / "training_labels.json").write_text(json.dumps(summary, indent=1))
+    return labels
