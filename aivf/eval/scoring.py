@@ -90,6 +90,13 @@ GATES = {"d3_fhb": ("usable_d3",), "d5_fhb": ("usable_d6", "usable_d5")}
 # of day 5: its day-5 gate is then the day-3 call mapped to the day-5 gate, fitted on validation embryos that
 # have both, instead of the day-5 head reading frames that are not there.
 FROM_DAY3 = "usable_d5_from_d3"  # the calibrator's name for that map (its logit is logit_usable_d3)
+# The same holds for the other factor, P(FHB | transferred on day 5): the day-5 FHB head never gets a loss on a
+# clip cut at day 3 (the loader's day-3 view keeps only the day-3 labels), so on one it extrapolates freely
+# (seed-0 test split of the v2 main job, looked at when this was found: shown 1e-9 to 1e-4 for the day-3
+# clinic's best embryos, which then ranked below arrested siblings). A short recording's factor is instead
+# the day-3 FHB head (day-3 view, the frames such a recording has) mapped to the day-5 FHB labels of
+# validation embryos, which have both.
+D5_FHB_FROM_DAY3 = "d5_fhb_from_d3"  # the calibrator's name for that map (its logit is logit_d3_fhb)
 
 
 def gate_of(task: str, columns) -> str | None:
@@ -228,6 +235,10 @@ def fit_calibrator(val: pd.DataFrame, method: str, biopsied=None):
         tasks.append(FROM_DAY3)
         logits = np.column_stack([logits, val["logit_usable_d3"].to_numpy()])
         labels = np.column_stack([labels, val[f"label_{day5_gate}"].to_numpy()])
+    if day5_gate and {"logit_d3_fhb", "label_d5_fhb"} <= set(val):
+        tasks.append(D5_FHB_FROM_DAY3)
+        logits = np.column_stack([logits, val["logit_d3_fhb"].to_numpy()])
+        labels = np.column_stack([labels, val["label_d5_fhb"].to_numpy()])
     calibrator = Calibrator(method, tasks).fit(logits, labels)
     if day5_gate and has_grades(val) and f"label_{day5_gate}" in val and "last_keyframe_hpi" in val:
         full = (val["last_keyframe_hpi"].to_numpy(np.float64) >= DAY5_VISIBLE_HPI)
@@ -249,10 +260,14 @@ def add_probabilities(pred: pd.DataFrame, calibrator=None) -> pd.DataFrame:
         logits = pred[f"logit_{task}"].to_numpy(np.float64)
         pred[f"prob_{task}"] = calibrator.transform_task(task, logits) if calibrator is not None else expit(logits)
     day5_gate = gate_of("d5_fhb", pred.columns)
-    if calibrator is not None and FROM_DAY3 in calibrator.tasks and "last_keyframe_hpi" in pred and day5_gate:
+    if calibrator is not None and "last_keyframe_hpi" in pred and day5_gate:
         cut_short = ~(pred["last_keyframe_hpi"].to_numpy(np.float64) >= DAY5_VISIBLE_HPI)
-        pred.loc[cut_short, f"prob_{day5_gate}"] = calibrator.transform_task(
-            FROM_DAY3, pred.loc[cut_short, "logit_usable_d3"].to_numpy(np.float64))
+        if FROM_DAY3 in calibrator.tasks:
+            pred.loc[cut_short, f"prob_{day5_gate}"] = calibrator.transform_task(
+                FROM_DAY3, pred.loc[cut_short, "logit_usable_d3"].to_numpy(np.float64))
+        if D5_FHB_FROM_DAY3 in calibrator.tasks and "prob_d5_fhb" in pred:
+            pred.loc[cut_short, "prob_d5_fhb"] = calibrator.transform_task(
+                D5_FHB_FROM_DAY3, pred.loc[cut_short, "logit_d3_fhb"].to_numpy(np.float64))
     grade_gate = getattr(calibrator, "grade_gate", None)
     if grade_gate and day5_gate and has_grades(pred) and "last_keyframe_hpi" in pred:
         full = pred["last_keyframe_hpi"].to_numpy(np.float64) >= DAY5_VISIBLE_HPI

@@ -103,6 +103,37 @@ def test_the_day5_gate_is_the_day6_call_where_the_model_predicts_it_and_short_re
     assert not np.allclose(pred.loc[~short, "prob_usable_d6"], cal.transform_task(FROM_DAY3, d3[~short.to_numpy()]))
 
 
+def test_a_short_recordings_day5_fhb_factor_comes_from_the_day3_head_not_an_extrapolating_day5_head():
+    import numpy as np
+    import pandas as pd
+
+    from aivf.eval.scoring import D5_FHB_FROM_DAY3, add_probabilities, fit_calibrator
+
+    rng = np.random.default_rng(2)
+    n = 300
+    quality = rng.normal(size=n)
+    short = np.arange(n) < 60
+    # the day-5 head reads the frames: on a clip cut at day 3 it extrapolates to a hugely negative logit
+    d5 = np.where(short, -20.0, quality + rng.normal(scale=0.5, size=n))
+    d3 = quality + rng.normal(scale=0.7, size=n)  # the day-3 head (day-3 view) also reads quality
+    fhb = (rng.random(n) < 1 / (1 + np.exp(-(quality - 0.5)))).astype(float)
+    val = pd.DataFrame({"embryo_id": [f"e{i}" for i in range(n)], "patient_id": "p", "logit_d3_fhb": d3,
+                        "logit_d5_fhb": d5, "logit_euploid": 0.0, "logit_usable_d3": rng.normal(size=n),
+                        "logit_usable_d6": rng.normal(size=n), "label_d3_fhb": np.nan,
+                        "label_d5_fhb": np.where(short, np.nan, fhb),  # day-5 labels only on full recordings
+                        "label_euploid": np.nan, "label_usable_d3": (rng.random(n) < 0.7).astype(float),
+                        "label_usable_d6": (rng.random(n) < 0.4).astype(float),
+                        "last_keyframe_hpi": np.where(short, 66.7, 115.0)})
+    cal = fit_calibrator(val, "platt")
+    assert cal.params[D5_FHB_FROM_DAY3]["a"] > 0.3  # the day-3 logit predicts the day-5 outcome here
+    pred = add_probabilities(val.copy(), cal)
+    factor = pred["prob_d5_fhb_if_transferred"]
+    assert np.allclose(factor[short], cal.transform_task(D5_FHB_FROM_DAY3, d3[short]))
+    assert factor[short].min() > 0.05  # not the day-5 head's 2e-9
+    assert np.allclose(factor[~short], cal.transform_task("d5_fhb", d5[~short]))
+    assert np.allclose(pred["prob_d5_fhb"], pred["prob_usable_d6"] * factor)
+
+
 def test_day3_predictions_read_only_the_keyframes_a_day3_transfer_sees():
     """A full recording's day-3 logits equal those of the same recording cut at the day-3 transfer; the
     day-5 logits still read every keyframe."""
