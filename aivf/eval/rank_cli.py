@@ -228,6 +228,7 @@ def rank_cohort(checkpoint, input_path, config=None, overrides=None, split=None,
     """
     from aivf.eval.rank_page import render_ranking
     from aivf.eval.scoring import (
+        D5_FHB_FROM_DAY3,
         add_probabilities,
         anchor_to_run,
         config_files,
@@ -278,6 +279,9 @@ def rank_cohort(checkpoint, input_path, config=None, overrides=None, split=None,
                  "P(FHB | day-3/day-5) shown = P(usable on day 3 / by day 6) x P(FHB | transfer); P(euploid) on biopsied blastocysts "
                  "only, so it is not a calibrated probability for an embryo that did not form a blastocyst"
                  if "prob_usable_d5" in pred else ". P(euploid) is calibrated on biopsied blastocysts only")
+    if calibrator is not None and D5_FHB_FROM_DAY3 in calibrator.tasks and "prob_usable_d5" in pred:
+        cal_note += ("; for a recording that ends before day 5 (a day-3 transfer), both factors of P(FHB | day-5) come "
+                     "from the day-3 heads mapped to validation's day-5 labels: nothing of day 5 was recorded")
     if getattr(calibrator, "grade_gate", None) and any(c in pred for c in ("expansion_d5", "icm_d5", "te_d5")):
         cal_note += ("; P(usable blastocyst by day 6) of a recording that reaches day 5 also reads the recorded day-5 "
                      "expansion and ICM/TE grades (fitted on validation)")
