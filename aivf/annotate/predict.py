@@ -16,7 +16,7 @@ from tqdm.auto import tqdm
 
 from aivf.annotate.windows import Layout, frame_windows
 from aivf.data.keyframes import grid_targets
-from aivf.data.record import Recording, center_crop, crop_frames
+from aivf.data.record import Recording, crop_frames
 
 
 @dataclass
@@ -47,11 +47,11 @@ def read_all_frames(recording: Recording, size: int, crop_fraction: float, chunk
                leave=False)
     for start in range(0, len(recording), chunk):
         frames = recording.read(np.arange(start, min(start + chunk, len(recording))), read_size)
-        parts.append(center_crop(frames, size) if crop_fraction < 1 and crop_centre == "frame" else frames)
+        parts.append(frames)
         bar.update(len(frames))
     bar.close()
-    frames = np.concatenate(parts)
-    return crop_frames(frames, size, crop_centre) if crop_fraction < 1 and crop_centre != "frame" else frames
+    frames = np.concatenate(parts)  # the embryo is tracked over the whole recording, so crop after reading it all
+    return crop_frames(frames, size, crop_centre) if crop_fraction < 1 else frames
 
 
 @torch.no_grad()

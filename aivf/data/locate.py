@@ -21,8 +21,8 @@ from scipy.ndimage import gaussian_filter, sobel
 
 ZONA_RADII = np.arange(0.15, 0.285, 0.005)  # candidate zona radii, fractions of the frame side
 RESTING_ZONA_MAX = 0.245  # before blastulation the zona keeps its size: 0.19-0.22 of a well image
-RING_GAP = 0.025
-CAP_PERCENTILE = 90.0  # edge strengths above this percentile of the frame count as this percentile  # the "outside" circle lies this far (frame sides) beyond the candidate one
+RING_GAP = 0.025  # the "outside" circle lies this far (frame sides) beyond the candidate one
+CAP_PERCENTILE = 90.0  # edge strengths above this percentile of the frame count as this percentile
 SEARCH = (0.25, 0.75)  # the zona's centre is searched within this central band of the frame (fractions)
 
 
@@ -124,14 +124,15 @@ def dish_shift(reference: np.ndarray, frames: np.ndarray, ignore_reference: np.n
     window = np.outer(np.hanning(n), np.hanning(n))
     ref_window = window if ignore_reference is None else window * ~ignore_reference
     frame_window = window if ignore_frames is None else window * ~ignore_frames
-    return _phase_shift(edge_strength(reference.astype(np.float32)) * ref_window,
-                        edge_strength(np.asarray(frames, dtype=np.float32)) * frame_window)
+    reference_spectrum = np.conj(np.fft.fft2(edge_strength(reference.astype(np.float32)) * ref_window))
+    return _phase_shift(reference_spectrum, edge_strength(np.asarray(frames, dtype=np.float32)) * frame_window)
 
 
-def _phase_shift(reference_edges: np.ndarray, frame_edges: np.ndarray) -> np.ndarray:
-    """Phase correlation peak of windowed edge maps (H, W) vs (N, H, W), as (N, 2) (dx, dy) frame sides."""
-    n = reference_edges.shape[-1]
-    cross = np.fft.fft2(frame_edges) * np.conj(np.fft.fft2(reference_edges))
+def _phase_shift(reference_spectrum: np.ndarray, frame_edges: np.ndarray) -> np.ndarray:
+    """Phase correlation peak of windowed edge maps (N, H, W) against a reference's conjugate spectrum (H, W),
+    as (N, 2) (dx, dy) frame sides."""
+    n = frame_edges.shape[-1]
+    cross = np.fft.fft2(frame_edges) * reference_spectrum
     corr = np.fft.ifft2(cross / (np.abs(cross) + 1e-9)).real
     flat = corr.reshape(len(corr), -1).argmax(axis=1)
     iy, ix = np.unravel_index(flat, corr.shape[1:])
@@ -162,7 +163,7 @@ def track_embryo(frames: np.ndarray, locator: EmbryoLocator, anchor_frames: int 
     anchor = np.median(found[:, :2], axis=0)  # the dish moves little over the first frames
     window = np.outer(np.hanning(n), np.hanning(n))
     edges = edge_strength(frames)
-    reference = edges[0] * window * ~_disk(n, anchor, reach)
+    reference = np.conj(np.fft.fft2(edges[0] * window * ~_disk(n, anchor, reach)))  # once, not per frame
     centres = np.zeros((len(frames), 2))
     previous = anchor
     for k in range(len(frames)):

@@ -86,8 +86,7 @@ def pretraining_config(model_cfg, pretrain_cfg) -> VideoMAEConfig:
     image_size, channels = model_cfg.image_size, model_cfg.channels
     if model_cfg.conv_stem:
         geometry = stem_geometry(model_cfg.conv_stem, model_cfg.conv_stem_channels, image_size, size["patch_size"])
-        image_size, channels, size["patch_size"] = geometry["image_size"], geometry["num_channels"], \
-            geometry["patch_size"]
+        image_size, channels, size["patch_size"] = (geometry[k] for k in ("image_size", "num_channels", "patch_size"))
         decoder[STEM_KEY] = dict(layers=model_cfg.conv_stem, channels=model_cfg.conv_stem_channels,
                                  in_channels=model_cfg.channels, weights=STEM_FILE)
     config = videomae_config(size, model_cfg.num_frames, image_size, channels, model_cfg.attn_implementation,
@@ -154,7 +153,8 @@ class EmbryoPretrainModel(VideoMAEForPreTraining):
         # Side of a token's patch in input pixels, and what the decoder predicts per token.
         self.pixel_patch = patch * (self.stem.factor if self.stem is not None else 1)
         values = tubelet * self.pixel_patch**2 * (spec["in_channels"] if spec else config.num_channels)
-        foreign_head = self.decoder.head.out_features != values
+        # True when the pixel head differs from upstream's (it is then saved beside, in conv_stem.safetensors)
+        self.foreign_head = foreign_head = self.decoder.head.out_features != values
         if foreign_head:
             self.decoder.head = nn.Linear(config.decoder_hidden_size, values)
             self._init_weights(self.decoder.head)
@@ -244,10 +244,7 @@ class EmbryoPretrainModel(VideoMAEForPreTraining):
 
     def _beside_keys(self, keys) -> set[str]:
         """State-dict keys that go to conv_stem.safetensors: the stem, and the decoder head if upstream's differs."""
-        config = self.config
-        upstream_head = config.num_channels * config.tubelet_size * config.patch_size**2
-        foreign_head = self.decoder.head.out_features != upstream_head
-        return {k for k in keys if k.startswith("stem.") or (foreign_head and k.startswith("decoder.head."))}
+        return {k for k in keys if k.startswith("stem.") or (self.foreign_head and k.startswith("decoder.head."))}
 
     def save_pretrained(self, save_directory, *args, state_dict: dict | None = None, **kwargs):
         """transformers' save_pretrained of the VideoMAE part, naming the upstream class so the folder reads as a
