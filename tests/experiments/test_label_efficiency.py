@@ -28,6 +28,7 @@ def load(name: str):
 
 run = load("run")
 table = load("table")
+validate = load("validate")
 
 # A few-patient cohort: every step runs, nothing is expected to be learned. Pretraining: 2 steps.
 TINY = {
@@ -136,6 +137,18 @@ def test_two_rows_end_to_end_then_a_rerun_skips_them_and_a_failed_row_is_recorde
                    "Not run: scratch-outcome-10"):
         assert needle in text, needle
 
+    # choosing between variants: the rows' validation metrics side by side (validate.py); test is not read
+    from aivf.eval.evaluate_cli import evaluate_run
+
+    for row in ("scratch-outcome-25", "pretrained-dense-100"):
+        evaluate_run(out / "rows" / row, split="kfold/0/val", out=tmp_path / "val" / row)
+    capsys.readouterr()
+    assert validate.main([f"a={tmp_path / 'val' / 'scratch-outcome-25'}", f"b={tmp_path / 'val' / 'pretrained-dense-100'}"]) == 0
+    printed = capsys.readouterr().out
+    assert "kfold/0/val" in printed and "WARNING" not in printed
+    for needle in ("| a | ", "| b | ", "| Bayes (same embryos) |", "| morphology proxy (same embryos) |"):
+        assert needle in printed, needle
+
     # rerun: the done row is skipped; a row that fails is recorded and the run goes on (exit status 1)
     capsys.readouterr()
 
@@ -150,3 +163,10 @@ def test_two_rows_end_to_end_then_a_rerun_skips_them_and_a_failed_row_is_recorde
     assert failed["status"] == "failed" and "broke on purpose" in failed["error"]
     assert json.loads((out / "rows" / "scratch-outcome-25" / "result.json").read_text()) == results["scratch-outcome-25"]
     assert "Failed rows: scratch-dense-10: RuntimeError: row scratch-dense-10 broke on purpose" in table.render(out)
+
+
+def test_validate_names_what_is_missing(tmp_path):
+    with pytest.raises(SystemExit, match="no metrics.json; run aivf evaluate"):
+        validate.load(f"mask0.75={tmp_path}")
+    with pytest.raises(SystemExit, match="give label=folder"):
+        validate.load(str(tmp_path))
