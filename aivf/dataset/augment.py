@@ -5,6 +5,7 @@ What is safe for time-lapse embryo images, and why:
 - rotation by *any* angle and flips: the dish has no orientation, an embryo looks the same rotated;
 - small zoom / shift (a small random crop): embryos differ in size and sit off-centre in the well;
 - brightness / contrast: illumination differs between incubators and clinics;
+- blur (off by default): focus and optics differ, and a frame resized from a large sensor is smoother;
 - small hpi jitter: insemination times are recorded to the quarter hour at best.
 
 One draw per *embryo* is applied to all K keyframes and all planes alike: the same embryo must not
@@ -39,6 +40,24 @@ def affine_params(batch_size: int, cfg: AugmentConfig, generator: torch.Generato
         torch.stack([sin * flip, cos, shift[:, 1]], dim=1),
     ], dim=1)
     return theta.float()
+
+
+def gaussian_blur(images: torch.Tensor, sigma: torch.Tensor) -> torch.Tensor:
+    """Blur each item of ``images`` (B, N, H, W) with its own Gaussian ``sigma`` (B,) pixels, separably.
+
+    sigma 0 leaves an item unchanged; the border is replicated (culture medium), as in the warp above.
+    """
+    b, n, h, w = images.shape
+    radius = max(1, math.ceil(3 * float(sigma.max())))
+    x = torch.arange(-radius, radius + 1, device=images.device, dtype=images.dtype)
+    s = sigma.to(images.dtype).clamp(min=1e-3)[:, None]
+    kernel = torch.exp(-0.5 * (x[None] / s) ** 2)
+    kernel = kernel / kernel.sum(dim=1, keepdim=True)  # (B, 2r+1); sigma ~0 gives a delta
+    kernel = kernel.repeat_interleave(n, dim=0)  # one per (item, channel): a grouped convolution
+    flat = F.pad(images.reshape(1, b * n, h, w), (radius, radius, radius, radius), mode="replicate")
+    flat = F.conv2d(flat, kernel[:, None, None, :], groups=b * n)
+    flat = F.conv2d(flat, kernel[:, None, :, None], groups=b * n)
+    return flat.view(b, n, h, w)
 
 
 def augment_batch(
@@ -76,6 +95,9 @@ def augment_batch(
     brightness = _uniform(b, -cfg.brightness, cfg.brightness, generator).to(device, dtype).view(b, 1, 1, 1)
     mean = out.mean(dim=(1, 2, 3), keepdim=True)
     out = (out - mean) * contrast + mean + brightness / pixel_std
+    if cfg.blur > 0:  # drawn only when on, so that configs without it keep their random stream
+        sigma = _uniform(b, 0.0, cfg.blur, generator)
+        out = gaussian_blur(out, sigma.to(device))
     hpi = keyframe_hpi
     if cfg.hpi_jitter_h > 0:
         noise = torch.randn(keyframe_hpi.shape, generator=generator) * cfg.hpi_jitter_h

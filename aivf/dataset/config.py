@@ -30,6 +30,9 @@ class AugmentConfig:
     translate: float = 0.05  # shift as a fraction of the frame side (a small random crop)
     brightness: float = 0.1  # additive shift of normalised-to-[0, 1] intensities, from [-b, b]
     contrast: float = 0.1  # multiplicative factor from [1 - c, 1 + c] around the frame mean
+    # Gaussian blur with sigma drawn from [0, blur] pixels (0 = off, the default): a real frame resized from 500 px
+    # averages its fine granularity away, where a simulated one at the model's size keeps it (docs/annotate.md).
+    blur: float = 0.0
     hpi_jitter_h: float = 0.25  # standard deviation (hours) of noise added to every keyframe hpi
     # Share of recordings that reach past day 3 shown as a day-3 transfer sees them (keyframes after
     # DAY3_VIEW_HPI masked; only the day-3 labels kept), so that the day-3 heads learn from the frames a

@@ -76,3 +76,32 @@ def test_day3_view_masks_later_keyframes_and_keeps_only_the_day3_labels():
     none = {"keyframe_hpi": hpi, "keyframe_mask": mask.clone(), "labels": torch.ones(3, len(TASKS))}
     day3_view_(none, 0.0, torch.Generator().manual_seed(0))
     assert torch.equal(none["keyframe_mask"], mask) and not none["labels"].isnan().any()
+
+
+def test_blur_smooths_each_embryo_by_its_own_sigma_and_keeps_the_mean():
+    from aivf.dataset.augment import gaussian_blur
+
+    rng = torch.Generator().manual_seed(0)
+    images = torch.randn(3, 2, 32, 32, generator=rng)
+    out = gaussian_blur(images, torch.tensor([0.0, 1.0, 2.5]))
+    assert torch.allclose(out[0], images[0], atol=1e-5)  # sigma 0: unchanged
+    hf = [(o[..., 1:, :] - o[..., :-1, :]).std().item() for o in out]
+    assert hf[0] > hf[1] > hf[2]  # more blur, less pixel-to-pixel change
+    assert torch.allclose(out.mean(dim=(2, 3)), images.mean(dim=(2, 3)), atol=0.05)
+    # a blurred point spreads to a Gaussian of the asked width: variance along one axis = sigma^2
+    point = torch.zeros(1, 1, 33, 33)
+    point[0, 0, 16, 16] = 1.0
+    spread = gaussian_blur(point, torch.tensor([2.0]))[0, 0].sum(dim=0)
+    x = torch.arange(33.0) - 16
+    assert abs(float((spread * x**2).sum()) - 4.0) < 0.1
+
+
+def test_blur_in_augment_batch_smooths_the_batch():
+    from aivf.dataset.config import AugmentConfig
+
+    pixels, hpi = torch.randn(2, 4, 1, 16, 16), torch.linspace(0, 100, 4).repeat(2, 1)
+    mask = torch.ones(2, 4, dtype=torch.bool)
+    plain, h_plain = augment_batch(pixels, hpi, mask, AugmentConfig(), torch.Generator().manual_seed(3))
+    blurred, h_blur = augment_batch(pixels, hpi, mask, AugmentConfig(blur=1.5), torch.Generator().manual_seed(3))
+    assert not torch.allclose(plain, blurred)
+    assert (blurred[..., 1:, :] - blurred[..., :-1, :]).std() < (plain[..., 1:, :] - plain[..., :-1, :]).std()
