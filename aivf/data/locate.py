@@ -172,6 +172,11 @@ def track_embryo(frames: np.ndarray, locator: EmbryoLocator, anchor_frames: int 
     return centres
 
 
+def window_corner(x: float, y: float, h: int, w: int, side: int) -> tuple[int, int]:
+    """(top, left) of the ``side`` window ``crop_around`` cuts around centre (x, y fractions) of an h x w frame."""
+    return int(np.clip(round(y * h - side / 2), 0, h - side)), int(np.clip(round(x * w - side / 2), 0, w - side))
+
+
 def crop_around(frames: np.ndarray, centres: np.ndarray, side: int) -> np.ndarray:
     """(N, ..., H, W) frames -> (N, ..., side, side), each cut around its own centre (x, y fractions);
     the window is moved inside the frame where the centre lies too close to an edge (never padded)."""
@@ -179,7 +184,6 @@ def crop_around(frames: np.ndarray, centres: np.ndarray, side: int) -> np.ndarra
     side = min(side, h, w)
     out = np.empty((*frames.shape[:-2], side, side), dtype=frames.dtype)
     for i, (x, y) in enumerate(np.asarray(centres)[:, :2]):
-        top = int(np.clip(round(y * h - side / 2), 0, h - side))
-        left = int(np.clip(round(x * w - side / 2), 0, w - side))
+        top, left = window_corner(x, y, h, w, side)
         out[i] = frames[i, ..., top:top + side, left:left + side]
     return out

@@ -286,7 +286,6 @@ def main(argv: list[str] | None = None) -> None:
         print(f"\nwritten to {DOC}")
 
 
-
 # ----------------------------------------------------------------------------------------------------
 # per-stage texture inside the embryo, on the crop the phase model sees
 #
@@ -305,6 +304,7 @@ STAGES = ("zygote", "2-cell", "4-cell", "8-cell", "9+ cells", "morula", "blastoc
 # (in-between looks), so both sides compare the same unambiguous stages.
 SIM_STAGE_PHASES = {"zygote": (0, 1, 2), "2-cell": (3,), "4-cell": (5,), "8-cell": (9,), "9+ cells": (10,),
                     "morula": (11,), "blastocyst": (13, 14)}
+SIM_PHASE_STAGE = {p: stage for stage, phases in SIM_STAGE_PHASES.items() for p in phases}  # the inverse
 # Stage windows of the three real Gomez sample videos, in RUN (frame) numbers, READ BY EYE from
 # embryo-centred contact sheets of their F0 frames (2026-12-03; the sample has no phase labels). Only
 # stretches where the stage is unambiguous are listed; transitions and unclear stretches are left out.
@@ -373,18 +373,17 @@ def texture_statistics(crop: np.ndarray, mask: np.ndarray) -> dict[str, float]:
 def embryo_crops(frames: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """A recording's frames (T, H, W) read at ``READ_SIDE`` -> (crops (T, 64, 64), masks (T, 64, 64) bool):
     cut around the tracked zona exactly as ``aivf.data.record.crop_frames(..., "embryo")`` does."""
-    from aivf.data.locate import RESTING_ZONA_MAX, crop_around, shared_locator, track_embryo
+    from aivf.data.locate import RESTING_ZONA_MAX, crop_around, shared_locator, track_embryo, window_corner
 
     locator = shared_locator()
     centres = track_embryo(frames, locator)
     radius = float(np.median(locator.locate(frames[:3], max_radius=RESTING_ZONA_MAX)[:, 2]))
     crops = crop_around(frames[:, None], centres, MODEL_SIDE)[:, 0]
-    h = frames.shape[-1]
+    h, w = frames.shape[-2:]
     masks = []
-    for x, y in centres:  # the window's corner as crop_around places it (moved inside the frame, never padded)
-        top = int(np.clip(round(y * h - MODEL_SIDE / 2), 0, h - MODEL_SIDE))
-        left = int(np.clip(round(x * h - MODEL_SIDE / 2), 0, h - MODEL_SIDE))
-        masks.append(inside_mask(MODEL_SIDE, (x * h - left, y * h - top), INSIDE * radius * h))
+    for x, y in centres:
+        top, left = window_corner(x, y, h, w, MODEL_SIDE)
+        masks.append(inside_mask(MODEL_SIDE, (x * w - left, y * h - top), INSIDE * radius * h))
     return crops, np.stack(masks)
 
 
@@ -406,23 +405,6 @@ def real_stage_crops(sample_dir: Path) -> dict[str, list[tuple[np.ndarray, np.nd
     return out
 
 
-def stork_blastocyst_crops(stork_dir: Path) -> list[tuple[np.ndarray, np.ndarray]]:
-    """(crop, mask) of the STORK day-5 blastocyst stills (central plane), cropped around the located zona."""
-    from aivf.data.locate import crop_around, shared_locator
-    from aivf.data.record import load_gray
-
-    out = []
-    for path in sorted(stork_dir.glob("**/*_0_*.jpg")):
-        frame = load_gray(path, (READ_SIDE, READ_SIDE))[None]
-        x, y, radius = shared_locator().locate(frame)[0]
-        crop = crop_around(frame[:, None], np.array([[x, y]]), MODEL_SIDE)[0, 0]
-        left = int(np.clip(round(x * READ_SIDE - MODEL_SIDE / 2), 0, READ_SIDE - MODEL_SIDE))
-        top = int(np.clip(round(y * READ_SIDE - MODEL_SIDE / 2), 0, READ_SIDE - MODEL_SIDE))
-        mask = inside_mask(MODEL_SIDE, (x * READ_SIDE - left, y * READ_SIDE - top), INSIDE * radius * READ_SIDE)
-        out.append((crop, mask))
-    return out
-
-
 def simulated_stage_crops(count: int = 12, seed: int = 0, imaging_overrides: dict | None = None,
                           workdir: Path | None = None) -> dict[str, list[tuple[np.ndarray, np.ndarray]]]:
     """(crop, mask) pairs per stage from simulated recordings with the main job's imaging (96 px, hourly),
@@ -437,7 +419,6 @@ def simulated_stage_crops(count: int = 12, seed: int = 0, imaging_overrides: dic
 
     cohort = sample_cohort(SimConfig(num_patients=max(count, 4), num_clinics=3), seed=seed)
     out: dict[str, list] = {stage: [] for stage in STAGES}
-    phase_stage = {p: stage for stage, phases in SIM_STAGE_PHASES.items() for p in phases}
     with tempfile.TemporaryDirectory(dir=workdir) as tmp:
         for k, truth in enumerate(cohort.embryos[:count]):
             imaging = dataclasses.replace(cohort.clinics[truth.clinic].imaging,
@@ -448,7 +429,7 @@ def simulated_stage_crops(count: int = 12, seed: int = 0, imaging_overrides: dic
                 frames = rec.read(np.arange(len(rec)), READ_SIDE)[:, 0]
             crops, masks = embryo_crops(frames)
             for i, hpi in enumerate(renderer.times):
-                stage = phase_stage.get(truth.stage_at(float(hpi)))
+                stage = SIM_PHASE_STAGE.get(truth.stage_at(float(hpi)))
                 if stage is not None:
                     out[stage].append((crops[i], masks[i]))
     return out

@@ -57,8 +57,10 @@ def main() -> None:
     hpi = grid_targets(kf)
     size = model.config.image_size
 
-    def probs_of(recording, keep):
-        frames = read_all_frames(recording, size, kf.crop_fraction, progress=False, crop_centre=kf.crop_centre)
+    def frames_of(recording):  # every frame, read and cropped once per recording, as annotate reads them
+        return read_all_frames(recording, size, kf.crop_fraction, progress=False, crop_centre=kf.crop_centre)
+
+    def probs_of(frames, keep):
         return constant_clip_phases(model, frames[keep][:, :1], hpi, loader.pixel_mean, loader.pixel_std)
 
     rows: dict[str, dict[str, list]] = {s: {"real": [], "sim": []} for s in R.STAGES}
@@ -66,20 +68,21 @@ def main() -> None:
         warnings.simplefilter("ignore")
         for video, windows in R.REAL_STAGE_WINDOWS.items():
             with open_recording(args.real / video, cfg.data) as rec:
-                runs = np.asarray(rec.runs)
-                for stage, (first, last) in windows.items():
-                    keep = np.nonzero((runs >= first) & (runs <= last))[0][::3]
-                    rows[stage]["real"].append(probs_of(rec, keep))
+                runs, frames = np.asarray(rec.runs), frames_of(rec)
+            for stage, (first, last) in windows.items():
+                keep = np.nonzero((runs >= first) & (runs <= last))[0][::3]
+                rows[stage]["real"].append(probs_of(frames, keep))
         ids = json.loads((args.run / "dataset" / "splits.json").read_text())["kfold"]["0"]["test"]["embryo_ids"]
-        stage_of = {p: s for s, phases in R.SIM_STAGE_PHASES.items() for p in phases}
         for embryo in sorted(np.random.default_rng(1).choice(ids, min(args.embryos, len(ids)), replace=False)):
             video = args.run / "sim" / "videos" / f"{embryo}.mp4"
             with open_recording(video, cfg.data) as rec:
                 truth = read_phases(video.with_name(f"{embryo}_phases.csv"), np.arange(1, len(rec) + 1))
-                for stage in R.STAGES:
-                    keep = np.nonzero([stage_of.get(int(t)) == stage for t in truth])[0][::3]
-                    if len(keep):
-                        rows[stage]["sim"].append(probs_of(rec, keep))
+                frames = frames_of(rec)
+            stages = np.array([R.SIM_PHASE_STAGE.get(int(t)) for t in truth], dtype=object)
+            for stage in R.STAGES:
+                keep = np.nonzero(stages == stage)[0][::3]
+                if len(keep):
+                    rows[stage]["sim"].append(probs_of(frames, keep))
     slots = (1, 4, 7, 10, 13)  # keyframes at these grid positions (hours printed in the header)
     print("mean predicted phase index (0 = tPB2 ... 15 = tHB) at keyframe slots of a constant clip, real / simulated")
     print("| stage | frames real / sim | " + " | ".join(f"slot {k} ({hpi[k]:.0f} h)" for k in slots) + " |")
@@ -92,6 +95,7 @@ def main() -> None:
         cells = [" / ".join(f"{index[side][k]:.1f}" if side in index else "-" for side in ("real", "sim")) for k in slots]
         counts = " / ".join(str(len(got[side])) if side in got else "0" for side in ("real", "sim"))
         print(f"| {stage} | {counts} | " + " | ".join(cells) + " |")
+
 
 if __name__ == "__main__":
     main()
