@@ -19,7 +19,9 @@ class ModelConfig:
     labels (``aivf.dataset``), so that the model never has to know clinic-specific PGT-A policy.
     """
 
-    backbone: Literal["videomae", "video_swin"] = "videomae"  # video encoder family
+    # video encoder family; frames = a per-frame CNN that never mixes keyframes (a phase annotator that must read
+    # the pixels, not the slot: aivf/model/frame_encoder.py)
+    backbone: Literal["videomae", "video_swin", "frames"] = "videomae"
     size: Literal["micro", "tiny", "small", "base", "large"] = "micro"  # row of aivf/model/sizes.py; micro = CPU tests
     num_frames: int = 16  # K keyframes per clip fed to the model
     image_size: int = 128  # frame side H = W in pixels

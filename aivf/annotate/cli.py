@@ -27,10 +27,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--batch-size", type=int, default=32, help="clips per forward pass (default 32)")
     parser.add_argument("--change-penalty", type=float, default=0.0, metavar="NATS",
                         help="log-probability cost of each phase change in the decoding (default 0: order only)")
-    parser.add_argument("--layout", choices=["swap", "shifted"], default="swap",
+    parser.add_argument("--layout", choices=["auto", "swap", "shifted", "packed"], default="auto",
                         help="how each frame enters a clip: swap = into the recording's training keyframes, one clip "
-                             "per frame (default, more accurate); shifted = shifted keyframe grids shared by ~K frames "
-                             "(several times faster); docs/annotate.md")
+                             "per frame (more accurate for a video model); shifted = shifted keyframe grids shared by "
+                             "~K frames (several times faster); packed = K consecutive frames per clip (only for a "
+                             "per-frame model, model.backbone=frames); auto (default) = packed for a per-frame "
+                             "model, else swap; docs/annotate.md")
     parser.add_argument("--no-progress", action="store_true", help="no progress bars")
 
 
@@ -53,8 +55,23 @@ def list_inputs(path: Path) -> list[Path]:
     return [path]
 
 
+def layout_for(model, layout: str) -> str:
+    """The clip layout to use: ``auto`` is ``packed`` for a per-frame model, else ``swap``.
+
+    Raises:
+        ValueError: ``packed`` asked for a video model, whose call of a frame depends on the other keyframes.
+    """
+    per_frame = getattr(model.config, "backbone_type", "") == "frames"
+    if layout == "auto":
+        return "packed" if per_frame else "swap"
+    if layout == "packed" and not per_frame:
+        raise ValueError("--layout packed needs a per-frame model (model.backbone=frames): a video model's call of a "
+                         "frame depends on the other keyframes of its clip; use swap or shifted")
+    return layout
+
+
 def annotate(input_path, checkpoint, config=None, overrides=None, out="annotations", batch_size: int = 32,
-             change_penalty: float = 0.0, progress: bool = True, layout: str = "swap") -> dict:
+             change_penalty: float = 0.0, progress: bool = True, layout: str = "auto") -> dict:
     """Python API of ``aivf annotate``; returns ``{"done": [row, ...], "failed": [row, ...], "summary": csv}``.
 
     Each done row: recording, embryo_id, frames, clips, seconds, frames_per_s, phases (the CSV path);
@@ -76,6 +93,7 @@ def annotate(input_path, checkpoint, config=None, overrides=None, out="annotatio
     if not getattr(model.config, "phase_head", False):
         raise ValueError(f"{ckpt}: this model has no phase head (model.phase_head=false); annotate needs a model "
                          "trained on phase labels")
+    layout = layout_for(model, layout)
     names = PHASES[: model.config.num_phases]
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)

@@ -3,7 +3,7 @@
 The phase head names the phase of each of the K keyframes of a clip, and the model was trained on clips
 whose keyframes lie on the run's hpi grid (``data.keyframes``: K points from ``start_hpi`` to
 ``cutoff_hpi``, about 7 h apart, nearest frame within ``tolerance_h``). Frame t belongs to its *slot*, the
-grid point nearest its hpi (the first or last point for frames before or after the grid). Two layouts:
+grid point nearest its hpi (the first or last point for frames before or after the grid). Three layouts:
 
 - ``swap`` (default): the recording's own training clip (the grid keyframes) with frame t put in its slot,
   at its true hpi. The other K-1 keyframes are exactly what the model was trained on; one clip per frame.
@@ -11,6 +11,9 @@ grid point nearest its hpi (the first or last point for frames before or after t
   nearest the shifted grid. Frames that land on their own slot in an earlier frame's clip share it (their
   shift differs by less than half a frame interval), so a recording needs about T / K clips (plus the
   frames outside the grid): several times faster, but every keyframe is then off the training grid.
+- ``packed``: K consecutive frames per clip, at their true hpi, no grid. Only right for a model whose phase
+  call of a keyframe depends on that keyframe alone (``model.backbone: frames``, aivf/model/frame_encoder.py);
+  T / K clips, the fastest. ``aivf annotate --layout auto`` picks it for such a model.
 
 Measured on 20 validation embryos of the main job (``outputs/s0``, kfold/0/val, 2,464 labelled frames;
 experiments/annotate_layout, docs/annotate.md): per-frame argmax accuracy 0.629 with ``swap``, 0.523 with ``shifted`` (the model reads
@@ -26,7 +29,7 @@ import numpy as np
 
 from aivf.data.keyframes import nearest_frames
 
-Layout = Literal["swap", "shifted"]
+Layout = Literal["swap", "shifted", "packed"]
 
 
 @dataclass
@@ -67,7 +70,7 @@ def frame_windows(times_hpi: np.ndarray, grid_hpi: np.ndarray, tolerance_h: floa
         times_hpi: float (T,) ascending frame times.
         grid_hpi: float (K,) ascending training keyframe grid.
         tolerance_h: a keyframe farther than this from its grid point is missing (frame t itself never is).
-        layout: ``swap`` (one clip per frame) or ``shifted`` (shared clips).
+        layout: ``swap`` (one clip per frame), ``shifted`` (shared clips) or ``packed`` (K frames per clip).
     """
     times = np.asarray(times_hpi, dtype=np.float64)
     grid = np.asarray(grid_hpi, dtype=np.float64)
@@ -75,7 +78,9 @@ def frame_windows(times_hpi: np.ndarray, grid_hpi: np.ndarray, tolerance_h: floa
         return _swap(times, grid, tolerance_h)
     if layout == "shifted":
         return _shifted(times, grid, tolerance_h)
-    raise ValueError(f"layout={layout!r}: expected 'swap' or 'shifted'")
+    if layout == "packed":
+        return _packed(times, len(grid))
+    raise ValueError(f"layout={layout!r}: expected 'swap', 'shifted' or 'packed'")
 
 
 def _swap(times: np.ndarray, grid: np.ndarray, tolerance_h: float) -> FrameWindows:
@@ -106,3 +111,14 @@ def _shifted(times: np.ndarray, grid: np.ndarray, tolerance_h: float) -> FrameWi
     indices = np.asarray(clips, dtype=np.int64).reshape(-1, len(grid))
     return FrameWindows(indices=indices, hpi=np.asarray(clip_hpi, dtype=np.float64).reshape(-1, len(grid)),
                         mask=indices >= 0, clip_of_frame=clip_of, slot_of_frame=slot_of)
+
+
+def _packed(times: np.ndarray, k: int) -> FrameWindows:
+    frames = np.arange(len(times))
+    clips = -(-len(times) // k)
+    indices = np.full(clips * k, -1, dtype=np.int64)
+    indices[frames] = frames
+    hpi = np.full(clips * k, times[-1] if len(times) else 0.0)  # padding slots are masked out
+    hpi[frames] = times
+    return FrameWindows(indices=indices.reshape(clips, k), hpi=hpi.reshape(clips, k), mask=indices.reshape(clips, k) >= 0,
+                        clip_of_frame=frames // k, slot_of_frame=frames % k)

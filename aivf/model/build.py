@@ -25,6 +25,8 @@ def embryo_config(cfg: ModelConfig, backbone_config: dict | None = None) -> Embr
         if cfg.backbone == "videomae":
             backbone_config.update(num_frames=cfg.num_frames, image_size=cfg.image_size,
                                    num_channels=cfg.channels, use_mean_pooling=False)
+        elif cfg.backbone == "frames":
+            backbone_config.update(num_channels=cfg.channels)
         else:
             backbone_config.update(num_channels=cfg.channels, drop_path_rate=cfg.drop_path_rate)
         backbone_config.update(dict(cfg.backbone_overrides))
@@ -81,6 +83,9 @@ def build_model(cfg: ModelConfig) -> EmbryoModel:
                 raise ValueError(f"{cfg.pretrained}/{STEM_FILE} does not fit the conv stem its config.json "
                                  f"describes ({spec}): {err}") from None
     else:
+        if cfg.pretrained and cfg.backbone == "frames":
+            raise ValueError(f"model.pretrained={cfg.pretrained}: the frames backbone has no pretrained format; "
+                             "train it from scratch (model.pretrained=null)")
         model = EmbryoModel(embryo_config(cfg))
         if cfg.pretrained:
             from aivf.model.convert import load_video_swin_weights

@@ -16,7 +16,8 @@ class EmbryoConfig(PretrainedConfig):
     readable and reloads without custom sub-config machinery; ``backbone_type`` says which class reads it.
 
     Args:
-        backbone_type: ``"videomae"`` (transformers' VideoMAEModel) or ``"video_swin"`` (aivf's VideoSwinModel).
+        backbone_type: ``"videomae"`` (transformers' VideoMAEModel), ``"video_swin"`` (aivf's VideoSwinModel) or
+            ``"frames"`` (aivf's per-frame FrameEncoder).
         backbone_config: keyword arguments of VideoMAEConfig / VideoSwinConfig.
         num_frames: K keyframes per clip the model is trained on (inputs may differ; see the backbones).
         image_size: frame side the model is trained on.
@@ -75,8 +76,8 @@ class EmbryoConfig(PretrainedConfig):
         tasks: list[str] | None = None,
         **kwargs: Any,
     ):
-        if backbone_type not in ("videomae", "video_swin"):
-            raise ValueError(f"backbone_type={backbone_type!r}: expected 'videomae' or 'video_swin'")
+        if backbone_type not in ("videomae", "video_swin", "frames"):
+            raise ValueError(f"backbone_type={backbone_type!r}: expected 'videomae', 'video_swin' or 'frames'")
         if covariate_fusion not in ("none", "concat", "film"):
             raise ValueError(f"covariate_fusion={covariate_fusion!r}: expected 'none', 'concat' or 'film'")
         if task_weighting not in ("fixed", "uncertainty"):

@@ -21,6 +21,7 @@ from transformers.utils import ModelOutput
 
 from aivf.dataset.records import AUX_TASKS
 from aivf.model.configuration_embryo import EmbryoConfig
+from aivf.model.frame_encoder import FRAME_KEYS, FrameEncoder
 from aivf.model.heads import (
     MultiTaskHead,
     SharedScoreHead,
@@ -71,6 +72,8 @@ def make_backbone(backbone_type: str, backbone_config: dict) -> nn.Module:
         config = VideoMAEConfig(**{k: v for k, v in args.items() if k in VIDEOMAE_KEYS})
         config._attn_implementation = attn
         return VideoMAEBackbone(config)
+    if backbone_type == "frames":
+        return FrameEncoder(**{k: v for k, v in args.items() if k in FRAME_KEYS})
     from aivf.model.video_swin.configuration import VideoSwinConfig
     from aivf.model.video_swin.modeling import VideoSwinModel
 

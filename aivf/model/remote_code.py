@@ -29,7 +29,7 @@ CONFIG_FILE = "configuration_aivf_embryo.py"
 MODELING_FILE = "modeling_aivf_embryo.py"
 AUTO_MAP = {"AutoConfig": f"{CONFIG_FILE[:-3]}.EmbryoConfig", "AutoModel": f"{MODELING_FILE[:-3]}.EmbryoModel"}
 # Modelling sources, dependencies first (each may only use names defined above it or imported from outside aivf).
-MODELING_SOURCES = ("stem.py", "heads.py", "convert.py", "videomae.py", "video_swin/configuration.py",
+MODELING_SOURCES = ("stem.py", "heads.py", "frame_encoder.py", "convert.py", "videomae.py", "video_swin/configuration.py",
                     "video_swin/modeling.py", "modeling_embryo.py")
 # Methods that exist only in aivf's copy: EmbryoModel.save_pretrained writes these files from aivf's sources,
 # which the exported copy does not have (it saves itself again through transformers' own remote-code path).

@@ -31,9 +31,17 @@ VIDEO_SWIN_SIZES: dict[str, dict[str, Any]] = {
 }
 
 
+# Keys are FrameEncoder arguments (aivf/model/frame_encoder.py): a per-frame CNN, 4 x width features.
+FRAME_SIZES: dict[str, dict[str, Any]] = {
+    "micro": dict(width=16),
+    "tiny": dict(width=32),
+    "small": dict(width=64),
+}
+
+
 def backbone_size(backbone: str, size: str) -> dict[str, Any]:
     """The config arguments of one named size; a clear error lists the sizes that exist."""
-    table = {"videomae": VIDEOMAE_SIZES, "video_swin": VIDEO_SWIN_SIZES}[backbone]
+    table = {"videomae": VIDEOMAE_SIZES, "video_swin": VIDEO_SWIN_SIZES, "frames": FRAME_SIZES}[backbone]
     if size not in table:
         raise ValueError(f"model.size={size!r} does not exist for model.backbone={backbone!r}; "
                          f"choose one of {sorted(table)} (aivf/model/sizes.py)")

@@ -217,3 +217,67 @@ def test_embryoscope_export_with_planes(checkpoint, tmp_path):
     check_rows(tmp_path / "out" / "ES-3_phases.csv", np.arange(1, 26))
     events = pd.read_csv(tmp_path / "out" / "ES-3_events.csv")
     assert np.allclose(events["time_hpi"], 0.4 + 4.5 * (events["frame"] - 1), atol=0.01)
+
+
+@pytest.fixture(scope="module")
+def frame_checkpoint(tmp_path_factory) -> Path:
+    """A micro per-frame model (``model.backbone: frames``) with a phase head, saved like a run's final/."""
+    from aivf.config import load_config, save_config
+    from aivf.model import build_model
+
+    root = tmp_path_factory.mktemp("annotate_frames")
+    (root / "tiny.yaml").write_text(TINY.format(out=root))
+    cfg = load_config(root / "tiny.yaml", overrides=["model.backbone=frames", "model.conv_stem=0",
+                                                     "model.time_embedding=false"])
+    build_model(cfg.model).save_pretrained(root / "final")
+    save_config(cfg, root / "final")
+    return root / "final"
+
+
+def test_packed_layout_puts_every_frame_once_at_its_own_time():
+    from aivf.annotate.windows import frame_windows
+
+    times = 0.5 + 0.25 * np.arange(21)
+    windows = frame_windows(times, np.linspace(10, 100, 8), 2.0, layout="packed")
+    assert windows.indices.shape == (3, 8)  # 21 frames, 8 per clip
+    placed = windows.indices[windows.clip_of_frame, windows.slot_of_frame]
+    assert (placed == np.arange(21)).all()
+    assert np.allclose(windows.hpi[windows.clip_of_frame, windows.slot_of_frame], times)
+    assert windows.mask.sum() == 21 and not windows.mask[2, 5:].any()  # the last clip's padding is masked out
+
+
+def test_a_per_frame_model_annotates_packed_as_it_would_frame_by_frame(frame_checkpoint, tmp_path):
+    """auto picks packed for a per-frame model; each frame's call equals the model on that frame alone."""
+    import torch
+
+    from aivf.annotate.cli import annotate, layout_for
+    from aivf.annotate.predict import predict_frames
+    from aivf.config import load_config
+    from aivf.eval.scoring import load_model
+
+    model = load_model(frame_checkpoint)
+    assert layout_for(model, "auto") == "packed"
+    path = write_mp4(tmp_path / "E3-1.mp4", synthetic_frames(19, 64), 2.0 + 5.0 * np.arange(19))
+    cfg = load_config(frame_checkpoint / "config.yaml")
+    with open_recording(path, cfg.data) as rec:
+        phases = predict_frames(model, rec, cfg.data.keyframes, 0.5, 0.5, progress=False, layout="packed")
+        frames = rec.read(np.arange(len(rec)), 32)
+    assert phases.num_clips == 3  # 19 frames, 8 per clip
+    t = 11
+    pixels = torch.from_numpy(frames[t:t + 1]).float().div(255).sub(0.5).div(0.5)[None]  # a clip of one frame
+    with torch.no_grad():
+        alone = model(pixel_values=pixels).phase_logits[0, 0].log_softmax(-1).numpy()
+    assert np.allclose(phases.log_probs[t], alone, atol=1e-5)
+    result = annotate(path, frame_checkpoint, out=tmp_path / "out", progress=False)
+    assert result["done"][0]["clips"] == 3
+    check_rows(tmp_path / "out" / "E3-1_phases.csv", np.arange(1, 20))
+
+
+def test_packed_layout_is_refused_for_a_video_model(checkpoint):
+    from aivf.annotate.cli import layout_for
+    from aivf.eval.scoring import load_model
+
+    model = load_model(checkpoint)
+    assert layout_for(model, "auto") == "swap"
+    with pytest.raises(ValueError, match="needs a per-frame model"):
+        layout_for(model, "packed")

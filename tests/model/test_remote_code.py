@@ -20,6 +20,8 @@ CASES = {
     "videomae": ["model.num_frames=4", "model.image_size=32"],
     "video_swin+phase+aux": ["model.backbone=video_swin", "model.num_frames=4", "model.image_size=32",
                              "model.phase_head=true", "model.phase_features=true", "model.aux_tasks=[usable_d5]"],
+    "frames+phase": ["model.backbone=frames", "model.conv_stem=0", "model.num_frames=4", "model.image_size=32",
+                     "model.phase_head=true"],
 }
 
 
