@@ -29,3 +29,22 @@ def test_per_phase_rows_by_hand():
     assert a["decoded_within_one"] == 1.0
     assert c["frames"] == 2 and c["argmax_acc"] == 0.5 and c["decoded_acc"] == 0.5 and c["decoded_within_one"] == 1.0
     assert everything["frames"] == 5 and everything["decoded_acc"] == pytest.approx(3 / 5)
+
+
+def test_real_stage_agreement_against_the_eye_read_windows_by_hand(tmp_path):
+    """AB028-6's windows (zygote 1-120, 2-cell 130-176, 4-cell 190-240, 8-cell 252-291) against written calls."""
+    exact = tmp_path / "exact.csv"  # the eye's stages, named by one phase each
+    exact.write_text("tPNa,1,125\nt2,126,185\nt4,186,245\nt8,246,291\n")
+    late = tmp_path / "late.csv"  # every stage called one stage late, but in order
+    late.write_text("t2,1,125\nt4,126,185\nt8,186,245\nt9+,246,291\n")
+    flat = tmp_path / "flat.csv"  # one call throughout
+    flat.write_text("t2,1,291\n")
+    module = load()
+    (right, everything) = module.real_stage_agreement({"AB028-6": exact})
+    assert right["frames"] == 120 + 47 + 51 + 40 == everything["frames"]
+    assert right["stage_acc"] == 1.0 and right["rank_corr"] == pytest.approx(1.0)
+    (shifted, _) = module.real_stage_agreement({"AB028-6": late})
+    assert shifted["stage_acc"] == 0.0 and shifted["within_one_stage"] == 1.0 and shifted["rank_corr"] == pytest.approx(1.0)
+    (constant, _) = module.real_stage_agreement({"AB028-6": flat})
+    assert constant["stage_acc"] == pytest.approx(47 / 258) and constant["rank_corr"] == 0.0
+    assert module.real_stage_agreement({"not-a-sample": exact}) == []
