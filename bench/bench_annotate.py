@@ -3,6 +3,7 @@
     .venv/bin/python bench/bench_annotate.py                       # the main job's model (configs/default.yaml)
     .venv/bin/python bench/bench_annotate.py --frames 500 --threads 2 --format mp4
     PYTHONPATH=. .venv/bin/python bench/bench_annotate.py         # from a git worktree sharing another venv
+    .venv/bin/python bench/bench_annotate.py -c configs/model/frames_micro.yaml   # the per-frame model (packed)
 
 Builds the model of ``configs/default.yaml`` (micro VideoMAE + conv stem, 16 keyframes at 64 px cropped
 from the central 60%) with random weights (speed does not depend on training), and a 500-frame
@@ -63,9 +64,11 @@ def main() -> None:
     parser.add_argument("--frames", type=int, default=500)
     parser.add_argument("--format", choices=["gomez", "mp4"], default="gomez")
     parser.add_argument("--threads", type=int, default=2, help="torch threads (the target is for 2 cores)")
-    parser.add_argument("--layout", choices=["swap", "shifted"], default="swap", help="annotate --layout")
+    parser.add_argument("--layout", choices=["auto", "swap", "shifted", "packed"], default="auto",
+                        help="annotate --layout (auto: packed for a per-frame model, else swap)")
     parser.add_argument("--batch-size", type=int, default=32)
     parser.add_argument("--config", default=str(ROOT / "configs" / "default.yaml"))
+    parser.add_argument("-c", dest="extra", action="append", default=[], help="config merged on top (repeatable)")
     args = parser.parse_args()
 
     import torch
@@ -77,7 +80,7 @@ def main() -> None:
     torch.set_num_threads(args.threads)
     with tempfile.TemporaryDirectory() as tmp:
         tmp = Path(tmp)
-        cfg = load_config(args.config)
+        cfg = load_config([args.config, *args.extra])
         build_model(cfg.model).save_pretrained(tmp / "ckpt")
         save_config(cfg, tmp / "ckpt")
         (tmp / "data").mkdir()
@@ -88,7 +91,7 @@ def main() -> None:
                           layout=args.layout)
         seconds = time.perf_counter() - start
     row = result["done"][0]
-    print(f"aivf annotate --layout {args.layout}, {row['frames']} frames ({what}), {args.threads} torch thread(s), "
+    print(f"aivf annotate --layout {args.layout} ({cfg.model.backbone}), {row['frames']} frames ({what}), {args.threads} torch thread(s), "
           f"batch {args.batch_size}, model of {args.config}:")
     print(f"  {seconds:.1f} s in all, model load included ({row['frames'] / seconds:.0f} frames/s); "
           f"recording {row['seconds']:.1f} s = decode {row['decode_s']:.1f} s + model {row['model_s']:.1f} s "
