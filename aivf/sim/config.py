@@ -20,6 +20,9 @@ class ImagingConfig:
     drift_per_day: float = 0.015  # slow drift of the dish, fractions of the frame side per day (real: ~0.016)
     brightness: float = 0.0  # grey levels added to every pixel after exposure (clinic lamp / camera offset)
     contrast: float = 1.0  # gain applied to the exposed image before the offset (1 = reference clinic)
+    # embryo geometry (aivf/sim/render_scene.py, measured on 500-px Gomez frames) x this; the default 0.875 matched
+    # the locator's radius on real frames, which there finds the oolemma, not the zona (docs/simulator.md)
+    embryo_scale: float = 0.875
     recording_variation: float = 1.0  # per-recording spread of lamp, focus, noise, zona and well position
     #   (0: every recording of a clinic images alike); it makes imaging style identify a clinic less
 

@@ -230,8 +230,8 @@ class RecordingStyle:
                               well_offset=tuple(spread * rng.normal(0, 0.02, 2)))
 
 
-EMBRYO_SCALE = 0.875  # embryo geometry (render_scene, measured at 500 px) x this = the zona radius of the
-#   real Gomez sample frames measured by aivf.sim.realism (0.205 of the frame)
+EMBRYO_SCALE = 0.875  # the default imaging.embryo_scale: embryo geometry (render_scene, measured at 500 px) x
+#   this = the radius aivf.sim.realism's locator measures on the real Gomez sample frames (0.205 of the frame)
 # The embryo stays within this distance (frame sides) of the frame centre. The public EmbryoScope sample
 # has it 13-16% off-centre (docs/simulator.md, realism), beyond what a central 60% crop keeps of an
 # expanded blastocyst: the main job crops around the located embryo instead (data.keyframes.crop_centre).
@@ -346,7 +346,7 @@ class EmbryoRenderer:
         if key in self._cache:
             return self._cache[key]
         st = self.style
-        canvas = Canvas(self.canvas_size, float(self.size) * EMBRYO_SCALE * st.scale, self.centre)
+        canvas = Canvas(self.canvas_size, float(self.size) * self.imaging.embryo_scale * st.scale, self.centre)
         compose(state, self.layout, canvas, zona_factor=st.zona)
         scale = self.size / 256.0  # keep the look independent of the frame size
         d = state.degeneration

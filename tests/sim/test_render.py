@@ -297,3 +297,9 @@ def test_blastocyst_grades_are_visible_at_the_models_resolution():
         assert frames["AB"][icm].mean() < frames["CB"][icm].mean() - 3.0, seed
         te_changed = np.abs(frames["BA"] - frames["BC"]) > 8.0
         assert te_changed.sum() > 40, (seed, te_changed.sum())
+
+
+def test_the_default_embryo_scale_is_the_documented_constant():
+    from aivf.sim.config import ImagingConfig
+
+    assert ImagingConfig().embryo_scale == EMBRYO_SCALE
