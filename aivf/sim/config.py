@@ -23,6 +23,10 @@ class ImagingConfig:
     # embryo geometry (aivf/sim/render_scene.py, measured on 500-px Gomez frames) x this; the default 0.875 matched
     # the locator's radius on real frames, which there finds the oolemma, not the zona (docs/simulator.md)
     embryo_scale: float = 0.875
+    # The real zona is a wide, faint, granular band (outer edge ~1.25 x the oolemma's radius); the default draws a
+    # thin bright ring. Width (outwards from its inner edge) and relief height as factors; 1 = the default look.
+    zona_width: float = 1.0
+    zona_relief: float = 1.0
     recording_variation: float = 1.0  # per-recording spread of lamp, focus, noise, zona and well position
     #   (0: every recording of a clinic images alike); it makes imaging style identify a clinic less
 

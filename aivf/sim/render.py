@@ -106,15 +106,20 @@ def scene_state(truth: EmbryoTruth, hpi: float) -> SceneState:
     return state
 
 
-def compose(state: SceneState, layout: EmbryoLayout, canvas: Canvas, zona_factor: float = 1.0) -> None:
-    """Draw one state's height, tissue, roughness and absorption maps onto an empty ``canvas``."""
+def compose(state: SceneState, layout: EmbryoLayout, canvas: Canvas, zona_factor: float = 1.0,
+            zona_width: float = 1.0, zona_relief: float = 1.0) -> None:
+    """Draw one state's height, tissue, roughness and absorption maps onto an empty ``canvas``.
+
+    ``zona_factor``: the recording's zona thickness factor; ``zona_width`` widens the zona outwards (its inner
+    edge stays) and ``zona_relief`` scales its height (``sim.imaging``).
+    """
     blast_r = 0.2 * (1 + 0.25 * state.expansion)  # blastocyst radius grows as it expands
     width = ZONA_WIDTH * zona_factor
     zona_in = max(ZONA_OUTER - width, blast_r + 0.004)
     # The zona keeps its volume while it stretches, so it thins as the blastocyst expands.
-    zona_w = max(width * ((ZONA_OUTER - width) / zona_in) ** 2, 0.008)
+    zona_w = max(zona_width * width * ((ZONA_OUTER - width) / zona_in) ** 2, 0.008)
     gap = (layout.hatch_angle, 0.2 + 0.35 * state.hatching) if state.hatching > 0 else None
-    canvas.ring(zona_in, zona_in + zona_w, 0.45, gap=gap)
+    canvas.ring(zona_in, zona_in + zona_w, 0.45 * zona_relief, gap=gap)
     if state.cavity < 1.0:
         for k, angle in enumerate(layout.pb_angles[: state.polar_bodies]):
             r = CYTO_RADIUS + 0.008
@@ -347,7 +352,8 @@ class EmbryoRenderer:
             return self._cache[key]
         st = self.style
         canvas = Canvas(self.canvas_size, float(self.size) * self.imaging.embryo_scale * st.scale, self.centre)
-        compose(state, self.layout, canvas, zona_factor=st.zona)
+        compose(state, self.layout, canvas, zona_factor=st.zona, zona_width=self.imaging.zona_width,
+                zona_relief=self.imaging.zona_relief)
         scale = self.size / 256.0  # keep the look independent of the frame size
         d = state.degeneration
         # granular, high-relief cytoplasm: the grain is part of the relief, so Hoffman optics light it

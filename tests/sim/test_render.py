@@ -303,3 +303,25 @@ def test_the_default_embryo_scale_is_the_documented_constant():
     from aivf.sim.config import ImagingConfig
 
     assert ImagingConfig().embryo_scale == EMBRYO_SCALE
+
+
+def test_a_wider_fainter_zona_changes_the_zona_band_and_nothing_inside_it():
+    """sim.imaging.zona_width widens the zona outwards and zona_relief flattens it; the cytoplasm stays as it was."""
+    from aivf.sim.render_scene import ZONA_OUTER
+
+    size = 128
+    truth = make_truth(seed=3)
+    plain = EmbryoRenderer(truth, ImagingConfig(image_size=size))
+    band = EmbryoRenderer(truth, ImagingConfig(image_size=size, zona_width=1.6, zona_relief=0.35))
+    a = plain.render(np.array([10.0]))[0, 0].astype(np.float32)
+    b = band.render(np.array([10.0]))[0, 0].astype(np.float32)
+    px = size * EMBRYO_SCALE * plain.style.scale
+    k = int(np.abs(plain.times - 10.0).argmin())
+    cx = plain.centre[0] - plain.margin - plain.drift[k, 1]
+    cy = plain.centre[1] - plain.margin - plain.drift[k, 0]
+    yy, xx = np.mgrid[0:size, 0:size]
+    r = np.hypot(xx - cx, yy - cy) / px
+    assert np.array_equal(a[r < 0.12], b[r < 0.12])  # the cytoplasm's middle (blur reaches a few pixels only)
+    ring = (r > ZONA_OUTER - 0.03) & (r < ZONA_OUTER + 0.015)
+    assert np.abs(a[ring] - b[ring]).mean() > 2.0  # the zona itself looks different
+    assert np.abs(np.diff(b[ring])).mean() < np.abs(np.diff(a[ring])).mean()  # and its relief is fainter
