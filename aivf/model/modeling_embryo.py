@@ -1,4 +1,4 @@
-"""EmbryoModel: a video backbone (VideoMAE or Video Swin) with multi-task embryo heads, transformers-native.
+"""EmbryoModel: a video backbone (VideoMAE, Video Swin, or the per-frame FrameEncoder) with multi-task embryo heads.
 
 Usage::
 
