@@ -5,7 +5,7 @@
 ``aivf train`` with ``configs/model/frames_micro.yaml`` takes ~8 minutes; this trains the same per-frame
 encoder (``aivf.model.frame_encoder.FrameEncoder``, width 16) with a linear phase read-out for ``--steps``
 steps of 64 keyframes drawn from ``kfold/0/train`` of the run's dataset. Augmentation: rotation, flip, zoom
-and shift as the loader draws them, contrast x (1 +- 0.3) and gamma. It then reports:
+and shift as the loader draws them, contrast x (1 +- 0.3), gamma, and with ``--blur`` a Gaussian blur. It then reports:
 
 - the per-keyframe phase accuracy on ``kfold/0/val`` (simulated, held out);
 - on the real samples, every frame of the eye-read stage windows (``aivf.sim.realism.REAL_STAGE_WINDOWS``),
@@ -50,7 +50,7 @@ def main() -> None:
     from aivf.annotate.predict import read_all_frames
     from aivf.config import load_config
     from aivf.data import PHASES, open_recording
-    from aivf.dataset.augment import affine_params
+    from aivf.dataset.augment import affine_params, gaussian_blur
     from aivf.dataset.config import AugmentConfig
     from aivf.model.frame_encoder import FrameEncoder
     from aivf.sim.realism import REAL_STAGE_WINDOWS, STAGES
@@ -63,6 +63,7 @@ def main() -> None:
     parser.add_argument("--real", type=Path, required=True)
     parser.add_argument("--steps", type=int, default=1500)
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--blur", type=float, default=0.0, help="Gaussian blur sigma drawn from [0, blur] px per frame")
     args = parser.parse_args()
     torch.manual_seed(args.seed)
     generator = torch.Generator().manual_seed(args.seed)
@@ -87,7 +88,10 @@ def main() -> None:
         mean = x.mean((2, 3), keepdim=True)
         x = (x - mean) * (1 + 0.3 * (2 * torch.rand(n, 1, 1, 1, generator=generator) - 1)) + mean
         gamma = torch.exp(0.3 * (2 * torch.rand(n, 1, 1, 1, generator=generator) - 1))
-        return (x.clamp(0, 1) ** gamma)[:, 0]
+        x = x.clamp(0, 1) ** gamma
+        if args.blur > 0:
+            x = gaussian_blur(x, args.blur * torch.rand(n, generator=generator))
+        return x[:, 0]
 
     start = time.perf_counter()
     encoder.train()
@@ -105,7 +109,7 @@ def main() -> None:
         return np.concatenate([logits(frames[i:i + 512].float() / 255.0).argmax(-1).numpy()
                                for i in range(0, len(frames), 512)])
 
-    report = {"run": str(args.run), "steps": args.steps, "train_keyframes": len(train_x),
+    report = {"run": str(args.run), "steps": args.steps, "blur": args.blur, "train_keyframes": len(train_x),
               "train_s": round(time.perf_counter() - start, 1),
               "sim_val_acc": float(np.mean(predict(val_x) == val_y.numpy()))}
     stage_index = np.array([STAGES.index(STAGE_OF_PHASE[p]) for p in PHASES])
