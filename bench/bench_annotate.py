@@ -92,7 +92,7 @@ def main() -> None:
         seconds = time.perf_counter() - start
     row = result["done"][0]
     print(f"aivf annotate --layout {args.layout} ({cfg.model.backbone}), {row['frames']} frames ({what}), {args.threads} torch thread(s), "
-          f"batch {args.batch_size}, model of {args.config}:")
+          f"batch {args.batch_size}, model of {' + '.join([args.config, *args.extra])}:")
     print(f"  {seconds:.1f} s in all, model load included ({row['frames'] / seconds:.0f} frames/s); "
           f"recording {row['seconds']:.1f} s = decode {row['decode_s']:.1f} s + model {row['model_s']:.1f} s "
           f"over {row['clips']} clips; target < 30 s")
