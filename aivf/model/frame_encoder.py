@@ -46,6 +46,7 @@ class FrameEncoder(nn.Module):
         self.blocks = nn.Sequential(_conv_block(width, width), _conv_block(width, 2 * width),
                                     _conv_block(2 * width, 4 * width))
         self.in_channels = num_channels
+        self.gradient_checkpointing = False  # set by EmbryoModel.gradient_checkpointing_enable (transformers)
 
     @property
     def embed_dim(self) -> int:
@@ -78,7 +79,13 @@ class FrameEncoder(nn.Module):
             mean = x.mean(dim=(1, 2, 3), keepdim=True)
             std = x.std(dim=(1, 2, 3), keepdim=True).clamp(min=1e-3)  # a masked (all-zero) frame stays 0
             x = (x - mean) / std
-        x = self.blocks(self.stem(x))  # (B K, D, H/16, W/16)
+        x = self.stem(x)
+        for block in self.blocks:
+            if self.gradient_checkpointing and self.training:  # recompute in backward: memory for compute
+                x = self._gradient_checkpointing_func(block, x)
+            else:
+                x = block(x)
+        # x: (B K, D, H/16, W/16)
         x = x.flatten(2).transpose(1, 2).reshape(b, k, -1, self.embed_dim)
         if temporal_embedding is not None:
             x = x + temporal_embedding[:, :, None, :].to(x.dtype)

@@ -69,3 +69,18 @@ def test_a_pretrained_path_is_refused_with_the_reason(tmp_path):
     cfg = load_config(overrides=[*FRAMES, f"model.pretrained={tmp_path}"])
     with pytest.raises(ValueError, match="frames backbone has no pretrained format"):
         build_model(cfg.model)
+
+
+def test_gradient_checkpointing_gives_the_same_gradients():
+    torch.manual_seed(0)
+    plain = build_model(load_config(overrides=FRAMES).model)
+    torch.manual_seed(0)
+    checkpointed = build_model(load_config(overrides=[*FRAMES, "model.gradient_checkpointing=true"]).model)
+    assert checkpointed.backbone.gradient_checkpointing
+    clip, phases = torch.randn(2, 6, 1, 32, 32), torch.randint(0, 16, (2, 6))
+    grads = []
+    for model in (plain, checkpointed):
+        model.train()
+        model(pixel_values=clip, phase_labels=phases).loss.backward()
+        grads.append(model.backbone.stem[0].weight.grad)
+    assert torch.allclose(grads[0], grads[1], atol=1e-6)
