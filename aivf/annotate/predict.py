@@ -65,9 +65,9 @@ def predict_frames(model: torch.nn.Module, recording: Recording, keyframes, pixe
         keyframes: the run's KeyframeConfig (grid, tolerance, crop).
         pixel_mean, pixel_std: the training loader's normalisation.
         batch_size: clips per forward pass.
-        layout: how frames enter clips: ``swap`` (accurate, one clip per frame), ``packed`` (K frames per clip, a
-            per-frame model only) or ``shifted`` (shared clips,
-            several times faster); see :mod:`aivf.annotate.windows`.
+        layout: how frames enter clips: ``swap`` (accurate, one clip per frame), ``shifted`` (shared clips,
+            several times faster) or ``packed`` (K frames per clip, a per-frame model only); see
+            :mod:`aivf.annotate.windows`.
     """
     config = model.config
     if not getattr(config, "phase_head", False):

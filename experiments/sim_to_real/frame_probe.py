@@ -44,7 +44,6 @@ def keyframes_of(dataset: Path, split: str):
 def main() -> None:
     import torch
     import torch.nn.functional as F
-    from scipy.stats import spearmanr
     from torch import nn
 
     from aivf.annotate.predict import read_all_frames
@@ -53,10 +52,10 @@ def main() -> None:
     from aivf.dataset.augment import affine_params, gaussian_blur
     from aivf.dataset.config import AugmentConfig
     from aivf.model.frame_encoder import FrameEncoder
-    from aivf.sim.realism import REAL_STAGE_WINDOWS, STAGES
+    from aivf.sim.realism import REAL_STAGE_WINDOWS
 
     sys.path.insert(0, str(Path(__file__).resolve().parent))
-    from phase_report import STAGE_OF_PHASE
+    from phase_report import stage_agreement, window_stages
 
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("run", type=Path, help="a run folder with dataset/ and config.yaml (aivf run, or simulate + build)")
@@ -112,8 +111,7 @@ def main() -> None:
     report = {"run": str(args.run), "steps": args.steps, "blur": args.blur, "train_keyframes": len(train_x),
               "train_s": round(time.perf_counter() - start, 1),
               "sim_val_acc": float(np.mean(predict(val_x) == val_y.numpy()))}
-    stage_index = np.array([STAGES.index(STAGE_OF_PHASE[p]) for p in PHASES])
-    eye, called, per_video = [], [], {}
+    told, given, per_video = [], [], {}
     kf = cfg.data.keyframes
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # the samples' repaired defects
@@ -121,19 +119,13 @@ def main() -> None:
             with open_recording(args.real / video, cfg.data) as rec:
                 runs = np.asarray(rec.runs)
                 frames = read_all_frames(rec, kf.size, kf.crop_fraction, progress=False, crop_centre=kf.crop_centre)
-            stages = stage_index[predict(torch.from_numpy(np.ascontiguousarray(frames[:, 0])))]
-            told, given = [], []
-            for stage, (first, last) in windows.items():
-                inside = (runs >= first) & (runs <= last)
-                told += [STAGES.index(stage)] * int(inside.sum())
-                given += stages[inside].tolist()
-            per_video[video] = float(np.mean(np.array(told) == np.array(given)))
-            eye += told
-            called += given
-    eye, called = np.array(eye), np.array(called)
-    report.update(real_frames=len(eye), real_stage_acc=float(np.mean(eye == called)),
-                  real_within_one_stage=float(np.mean(np.abs(eye - called) <= 1)),
-                  real_rank_corr=float(spearmanr(eye, called)[0]) if len(set(called.tolist())) > 1 else 0.0,
+            eye, called = window_stages(windows, runs, predict(torch.from_numpy(np.ascontiguousarray(frames[:, 0]))))
+            per_video[video] = stage_agreement(video, eye, called)["stage_acc"]
+            told.append(eye)
+            given.append(called)
+    everything = stage_agreement("all", np.concatenate(told), np.concatenate(given))
+    report.update(real_frames=everything["frames"], real_stage_acc=everything["stage_acc"],
+                  real_within_one_stage=everything["within_one_stage"], real_rank_corr=everything["rank_corr"],
                   real_stage_acc_per_video=per_video)
     print(json.dumps(report, indent=1))
 

@@ -35,44 +35,57 @@ STAGE_OF_PHASE = {"tPB2": "zygote", "tPNa": "zygote", "tPNf": "zygote", "t2": "2
                   "tM": "morula", "tSB": "morula", "tB": "blastocyst", "tEB": "blastocyst", "tHB": "blastocyst"}
 
 
+def window_stages(windows: dict[str, tuple[int, int]], runs: np.ndarray, phases: np.ndarray
+                  ) -> tuple[np.ndarray, np.ndarray]:
+    """(eye-read stage, called stage) of every frame in a video's eye-read windows that has a call.
+
+    Args:
+        windows: stage -> (first RUN, last RUN), as in ``REAL_STAGE_WINDOWS``.
+        runs: (T,) RUN number of each frame; phases: (T,) called phase index per frame (-1: no call).
+    """
+    from aivf.data import PHASES
+    from aivf.sim.realism import STAGES
+
+    stage_of = np.array([STAGES.index(STAGE_OF_PHASE[p]) for p in PHASES])
+    eye, called = [], []
+    for stage, (first, last) in windows.items():
+        inside = (runs >= first) & (runs <= last) & (phases >= 0)
+        eye.append(np.full(int(inside.sum()), STAGES.index(stage)))
+        called.append(stage_of[phases[inside]])
+    return np.concatenate(eye), np.concatenate(called)
+
+
+def stage_agreement(video: str, eye: np.ndarray, called: np.ndarray) -> dict:
+    """Stage accuracy, within one stage and Spearman correlation of called vs eye-read stages."""
+    from scipy.stats import spearmanr
+
+    constant = len(set(eye.tolist())) < 2 or len(set(called.tolist())) < 2  # no correlation defined
+    return {"video": video, "frames": len(eye), "stage_acc": float(np.mean(eye == called)),
+            "within_one_stage": float(np.mean(np.abs(eye - called) <= 1)),
+            "rank_corr": 0.0 if constant else float(spearmanr(eye, called)[0])}
+
+
 def real_stage_agreement(phase_csvs: dict[str, Path]) -> list[dict]:
     """Decoded stage vs the eye-read stage windows, per real video with windows (and "all").
 
     ``stage_acc``: share of the windows' frames given their stage; ``within_one_stage``; ``rank_corr``: Spearman
     correlation of the decoded with the eye-read stage (does the call follow development, even if shifted?).
     """
-    from aivf.data import PHASES
-    from aivf.sim.realism import REAL_STAGE_WINDOWS, STAGES
+    from aivf.data.gomez import read_phases
+    from aivf.sim.realism import REAL_STAGE_WINDOWS
 
     rows, told, given = [], [], []
     for video, windows in REAL_STAGE_WINDOWS.items():
         if video not in phase_csvs:
             continue
-        calls = {}
-        for name, first, last in (line.split(",") for line in phase_csvs[video].read_text().split()):
-            calls.update({run: name for run in range(int(first), int(last) + 1)})
-        eye, model = [], []
-        for stage, (first, last) in windows.items():
-            runs = [r for r in range(first, last + 1) if r in calls]
-            eye += [STAGES.index(stage)] * len(runs)
-            model += [STAGES.index(STAGE_OF_PHASE[calls[r]]) for r in runs]
-        eye, model = np.array(eye), np.array(model)
-        rows.append(_agreement(video, eye, model))
+        runs = np.arange(1, max(last for _, last in windows.values()) + 1)
+        eye, called = window_stages(windows, runs, read_phases(phase_csvs[video], runs))
+        rows.append(stage_agreement(video, eye, called))
         told.append(eye)
-        given.append(model)
-    assert set(STAGE_OF_PHASE) == set(PHASES)
+        given.append(called)
     if told:
-        rows.append(_agreement("all", np.concatenate(told), np.concatenate(given)))
+        rows.append(stage_agreement("all", np.concatenate(told), np.concatenate(given)))
     return rows
-
-
-def _agreement(video: str, eye: np.ndarray, model: np.ndarray) -> dict:
-    from scipy.stats import spearmanr
-
-    constant = len(set(eye.tolist())) < 2 or len(set(model.tolist())) < 2  # no correlation defined
-    return {"video": video, "frames": len(eye), "stage_acc": float(np.mean(eye == model)),
-            "within_one_stage": float(np.mean(np.abs(eye - model) <= 1)),
-            "rank_corr": 0.0 if constant else float(spearmanr(eye, model)[0])}
 
 
 def held_out_frames(run: Path, split: str, embryos: int, seed: int, batch_size: int,
