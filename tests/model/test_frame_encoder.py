@@ -84,3 +84,22 @@ def test_gradient_checkpointing_gives_the_same_gradients():
         model(pixel_values=clip, phase_labels=phases).loss.backward()
         grads.append(model.backbone.stem[0].weight.grad)
     assert torch.allclose(grads[0], grads[1], atol=1e-6)
+
+
+def test_a_stride_4_stem_reads_a_quarter_of_the_positions_and_survives_a_reload(tmp_path):
+    """``model.backbone_overrides: {stem_stride: 4}`` (the main job's frame encoder) is kept in the checkpoint."""
+    torch.manual_seed(0)
+    model = build_model(load_config(overrides=[*FRAMES, "model.backbone_overrides={stem_stride: 4}"]).model).eval()
+    plain = build_model(load_config(overrides=FRAMES).model).eval()
+    clip = torch.randn(2, 6, 1, 32, 32)
+    assert model.backbone.features(clip).shape[2] * 4 == plain.backbone.features(clip).shape[2]
+    model.save_pretrained(tmp_path)
+    again = EmbryoModel.from_pretrained(tmp_path).eval()
+    assert again.backbone.stem_stride == 4
+    with torch.no_grad():
+        assert torch.equal(model(pixel_values=clip).phase_logits, again(pixel_values=clip).phase_logits)
+
+
+def test_an_unknown_stem_stride_is_refused():
+    with pytest.raises(ValueError, match="stride 2 or 4"):
+        build_model(load_config(overrides=[*FRAMES, "model.backbone_overrides={stem_stride: 3}"]).model)
