@@ -26,6 +26,8 @@ class ModelConfig:
     num_frames: int = 16  # K keyframes per clip fed to the model
     image_size: int = 128  # frame side H = W in pixels
     channels: int = 1  # C = focal planes per keyframe (1, 3 or 7); pretrained RGB stems are adapted
+    # frames backbone: stride of its stem, 2 or 4 (4 runs the conv blocks on a quarter of the positions)
+    frame_stem_stride: int = 2
     backbone_overrides: dict[str, Any] = field(default_factory=dict)  # extra backbone config keys, e.g. {patch_size: 8}
     pretrained: str | None = None  # local path: VideoMAE folder, torchvision swin3d or official Video Swin checkpoint
     pretrained_format: Literal["auto", "videomae", "torchvision", "mmaction"] = "auto"  # how to read `pretrained`

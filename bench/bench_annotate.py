@@ -3,10 +3,11 @@
     .venv/bin/python bench/bench_annotate.py                       # the main job's model (configs/default.yaml)
     .venv/bin/python bench/bench_annotate.py --frames 500 --threads 2 --format mp4
     PYTHONPATH=. .venv/bin/python bench/bench_annotate.py         # from a git worktree sharing another venv
-    .venv/bin/python bench/bench_annotate.py -c configs/model/frames_micro.yaml   # the per-frame model (packed)
+    .venv/bin/python bench/bench_annotate.py -c configs/model/frames_micro.yaml   # the stride-2 per-frame annotator
 
-Builds the model of ``configs/default.yaml`` (micro VideoMAE + conv stem, 16 keyframes at 64 px cropped
-from the central 60%) with random weights (speed does not depend on training), and a 500-frame
+Builds the model of ``configs/default.yaml`` (since 2026-12-03 the per-frame backbone with a stride-4 stem, read in
+the packed layout; 16 keyframes at 64 px cropped from the central 60%; the speeds in docs/annotate.md before that
+date are of the micro VideoMAE + conv stem) with random weights (speed does not depend on training), and a 500-frame
 recording: 500 px JPEGs in a Gomez folder (the real sample ``../shared/data/gomez_sample/AAL839-6``'s
 frames, cycled, where present; synthetic discs otherwise) or a 256 px MP4. Times are 0.25 h apart
 (0-125 hpi). Reports the seconds of the whole ``annotate`` call (model load included) and its frames/s,

@@ -26,7 +26,7 @@ def embryo_config(cfg: ModelConfig, backbone_config: dict | None = None) -> Embr
             backbone_config.update(num_frames=cfg.num_frames, image_size=cfg.image_size,
                                    num_channels=cfg.channels, use_mean_pooling=False)
         elif cfg.backbone == "frames":
-            backbone_config.update(num_channels=cfg.channels)
+            backbone_config.update(num_channels=cfg.channels, stem_stride=cfg.frame_stem_stride)
         else:
             backbone_config.update(num_channels=cfg.channels, drop_path_rate=cfg.drop_path_rate)
         backbone_config.update(dict(cfg.backbone_overrides))

@@ -35,7 +35,7 @@ class FrameEncoder(nn.Module):
         width: channels after the stem; the blocks have width, 2 x width and 4 x width (= the feature size).
         standardise_frames: subtract each frame's mean and divide by its standard deviation first, so that a
             clinic's illumination and exposure (not the embryo) cannot set the call.
-        stem_stride: 2 or 4. A stride-4 stem (kernel 7) runs the blocks on a quarter of the positions: about
+        stem_stride: 2 or 4 (``model.frame_stem_stride``). A stride-4 stem (kernel 7) runs the blocks on a quarter of the positions: about
             3.5x less compute per frame, which is what lets the main job train it in its CPU budget.
     """
 

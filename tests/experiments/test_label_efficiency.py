@@ -6,6 +6,7 @@ import importlib.util
 import json
 import math
 import sys
+from dataclasses import asdict
 from pathlib import Path
 
 import pytest
@@ -49,7 +50,12 @@ def test_the_benchmark_config_is_one_big_cohort_with_the_main_jobs_recipe():
     cfg = load_config([EXPERIMENT / "config.yaml"])
     main = load_config([ROOT / "configs" / "default.yaml"])
     assert cfg.sim.num_patients >= 600 and cfg.sim.num_clinics >= 3 and cfg.seed == 13
-    assert cfg.model == main.model and cfg.train == main.train and cfg.data == main.data
+    assert cfg.train == main.train and cfg.data == main.data
+    # the model it measured: the main job's of 7e720a1 (VideoMAE + conv stem), pinned since the main job moved on
+    pinned = {"backbone": "videomae", "conv_stem": 2, "conv_stem_channels": 16, "time_embedding": True}
+    model, main_model = asdict(cfg.model), asdict(main.model)
+    assert {k: model[k] for k in pinned} == pinned and cfg.dataset.loader.augment.contrast == 0.1
+    assert {k: v for k, v in model.items() if k not in pinned} == {k: v for k, v in main_model.items() if k not in pinned}
     assert len(run.ROWS) == 12 and len(set(run.ROWS)) == 12
     header = (EXPERIMENT / "config.yaml").read_text().split("\ndefaults:")[0]
     assert "up to an hour of this 2-core machine" in header and "none tuned" in header

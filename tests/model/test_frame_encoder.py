@@ -87,9 +87,9 @@ def test_gradient_checkpointing_gives_the_same_gradients():
 
 
 def test_a_stride_4_stem_reads_a_quarter_of_the_positions_and_survives_a_reload(tmp_path):
-    """``model.backbone_overrides: {stem_stride: 4}`` (the main job's frame encoder) is kept in the checkpoint."""
+    """``model.frame_stem_stride: 4`` (the main job's frame encoder) is kept in the checkpoint."""
     torch.manual_seed(0)
-    model = build_model(load_config(overrides=[*FRAMES, "model.backbone_overrides={stem_stride: 4}"]).model).eval()
+    model = build_model(load_config(overrides=[*FRAMES, "model.frame_stem_stride=4"]).model).eval()
     plain = build_model(load_config(overrides=FRAMES).model).eval()
     clip = torch.randn(2, 6, 1, 32, 32)
     assert model.backbone.features(clip).shape[2] * 4 == plain.backbone.features(clip).shape[2]
@@ -102,4 +102,4 @@ def test_a_stride_4_stem_reads_a_quarter_of_the_positions_and_survives_a_reload(
 
 def test_an_unknown_stem_stride_is_refused():
     with pytest.raises(ValueError, match="stride 2 or 4"):
-        build_model(load_config(overrides=[*FRAMES, "model.backbone_overrides={stem_stride: 3}"]).model)
+        build_model(load_config(overrides=[*FRAMES, "model.frame_stem_stride=3"]).model)
